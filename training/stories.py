@@ -217,7 +217,7 @@ def plot_trip(c: Cast, rng: random.Random) -> list[str]:
         f"One morning, {c.name} and the {c.friend} went on a trip to {where}.",
         f"{c.name} packed {c.his} {c.thing} in a little bag.",
         f"At {where}, they saw {article(seen)} {seen} and many {rng.choice(COLORS)} flowers.",
-        f"They ran, they jumped, and they played games until the sun went down.",
+        "They ran, they jumped, and they played games until the sun went down.",
         f"On the way home, the {c.friend} said, \"Today was a wonderful day.\"",
         f"{c.name} smiled and held {c.his} {c.thing} close.",
     ]
@@ -240,7 +240,7 @@ def plot_party(c: Cast, rng: random.Random) -> list[str]:
     return [
         f"It was the {c.friend}'s birthday, and {c.name} wanted to give it a present.",
         f"{c.name} had no money, so {c.he} made a {c.color} {c.thing} all by {c.him}self.",
-        f"At the party, there were balloons, games and a big cake.",
+        "At the party, there were balloons, games and a big cake.",
         f"The {c.friend} opened the present and saw the {c.thing}.",
         f"\"I love it!\" said the {c.friend}. \"You made it just for me.\"",
         f"Everyone sang and danced, and {c.name} felt {rng.choice(FEELINGS_GOOD)} inside.",

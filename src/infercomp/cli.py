@@ -1,0 +1,149 @@
+"""The `infercomp` command line: each subcommand parses, calls one library function, prints.
+
+Examples:
+    infercomp run                                  # quick preset on the embedded pair, offline
+    infercomp run example --embedded               # a preset, on the embedded pair
+    infercomp run my.json --set batch_size=8 --output-dir out
+    infercomp plan configs/config_example.json --json
+    infercomp methods
+    infercomp models --path embedded:main
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Annotated
+
+# Before torch is imported anywhere: OpenMP's default busy-waiting makes CPU timings swing
+# several-fold when another process shares the cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from infercomp.config import ConfigError, load_config  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Run LLM inference methods side by side and measure them.")
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+def one_line_errors(fn):
+    """Known user errors become one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from infercomp.models import ModelLoadError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, ModelLoadError) as exc:
+            err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+ConfigArg = Annotated[str | None, typer.Argument(help="config JSON file, or a preset: quick, example, comprehensive")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a field: key=value (value read as JSON)")]
+EmbeddedOpt = Annotated[bool, typer.Option("--embedded", help="use the embedded offline pair as main and assistant")]
+
+
+@app.command()
+@one_line_errors
+def run(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    embedded: EmbeddedOpt = False,
+    output_dir: Annotated[str | None, typer.Option(help="where results.json goes")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run the methods of a config and write DIR/results.json. No config: quick preset, embedded pair."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from infercomp.report.console import print_results
+    from infercomp.runner import run_experiment
+
+    cfg = load_config(config, set_, embedded=embedded)
+    quiet_transformers()
+    directory = output_dir or cfg.output_dir
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=quiet, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(method: str, done: int, total: int) -> None:
+            if method not in tasks:
+                tasks[method] = bar.add_task(method, total=total)
+            bar.update(tasks[method], completed=done)
+
+        if not quiet:
+            err.print(f"loading {cfg.main_model} (+ {cfg.assistant_model}) ...", highlight=False)
+        results = run_experiment(cfg, directory, progress=progress)
+    print_results(results, out)
+    out.print(f"results: {os.path.join(directory, 'results.json')}", highlight=False)
+
+
+@app.command()
+@one_line_errors
+def plan(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+) -> None:
+    """Show the generate calls each method makes (prompt indices per call); loads no model."""
+    from infercomp.plan import make_plan, plan_as_dict
+
+    plans = make_plan(load_config(config, set_))
+    if as_json:
+        print(json.dumps(plan_as_dict(plans)))
+        return
+    for p in plans:
+        out.print(f"{p.method}: {len(p.batches)} calls {p.batches}", highlight=False)
+
+
+@app.command()
+def methods() -> None:
+    """List the methods, one line each."""
+    from infercomp.methods import all_methods
+
+    for m in all_methods():
+        print(f"{m.name:32s} {m.summary}")
+
+
+@app.command()
+@one_line_errors
+def models(
+    path: Annotated[str | None, typer.Option("--path", help="print the local folder of this model")] = None,
+) -> None:
+    """List the model names infercomp knows; --path NAME prints where one lives."""
+    from infercomp.models import known_models, local_folder
+
+    if path:
+        print(local_folder(path))
+        return
+    for m in known_models():
+        print(f"{m.name:22s} {m.kind:13s} {m.description}")
+
+
+def quiet_transformers() -> None:
+    """Our own progress bar replaces transformers' per-model loading bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("infercomp: interrupted; results of finished methods are saved")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

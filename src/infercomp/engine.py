@@ -1,0 +1,145 @@
+"""The engine: the loaded models and settings, and the one timed generate call every method uses.
+
+Methods decide which prompts go into a call and with which generation settings; the engine
+tokenizes, generates, times and turns the output into per-completion rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from infercomp.config import Config
+from infercomp.measure import count_new_tokens, timed_call
+from infercomp.models import (
+    ModelLoadError,
+    Settings,
+    load_model,
+    load_tokenizer,
+    parameter_count,
+    resolve_settings,
+    timed_load,
+)
+
+
+@dataclass
+class Row:
+    """One returned sequence of a call."""
+
+    prompt_index: int
+    prompt_tokens: int
+    token_ids: list[int]  # the counted new tokens (up to and including the first EOS)
+    finish: str  # "eos" or "length"
+
+
+@dataclass
+class CallOutput:
+    """One generate call: its wall time and its rows."""
+
+    seconds: float
+    rows: list[Row]
+    batch_rows: int  # rows in the input batch (before beams / returned sequences)
+
+
+class Engine:
+    def __init__(self, config: Config, settings: Settings, tokenizer, main, assistant, assistant_error,
+                 load_seconds: dict[str, float]):
+        self.config = config
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.main = main
+        self.assistant = assistant
+        self.assistant_error = assistant_error
+        self.load_seconds = load_seconds
+        eos = main.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
+
+    @classmethod
+    def load(cls, config: Config, need_assistant: bool) -> Engine:
+        """Load the tokenizer and models once for the whole run."""
+        settings = resolve_settings(config)
+        tokenizer = load_tokenizer(config.main_model, settings.load_format)
+        main, main_s = timed_load(load_model, config.main_model, settings, config, config.seed)
+        assistant, assistant_error, load_seconds = None, None, {"main": main_s}
+        if need_assistant:
+            if not config.assistant_model:
+                assistant_error = "no assistant_model in the config"
+            else:
+                try:
+                    assistant, load_seconds["assistant"] = timed_load(
+                        load_model, config.assistant_model, settings, config, config.seed + 1)
+                    configure_assistant(assistant, settings.num_assistant_tokens)
+                except ModelLoadError as exc:
+                    assistant_error = f"assistant could not be loaded: {exc}"
+        for model in (main, assistant):
+            if model is not None:
+                model.generation_config.pad_token_id = tokenizer.pad_token_id
+        return cls(config, settings, tokenizer, main, assistant, assistant_error, load_seconds)
+
+    def describe_models(self) -> dict[str, Any]:
+        out = {"main": {"name": self.config.main_model, "parameters": parameter_count(self.main),
+                        "load_seconds": round(self.load_seconds["main"], 3)}}
+        if self.assistant is not None:
+            out["assistant"] = {"name": self.config.assistant_model,
+                                "parameters": parameter_count(self.assistant),
+                                "load_seconds": round(self.load_seconds["assistant"], 3)}
+        elif self.assistant_error:
+            out["assistant"] = {"name": self.config.assistant_model, "error": self.assistant_error}
+        return out
+
+    def generation_defaults(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": self.config.max_new_tokens,
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if self.settings.fixed_length:
+            kwargs["min_new_tokens"] = self.config.max_new_tokens
+        cache = self.settings.cache_implementation
+        if cache != "dynamic":
+            kwargs["cache_implementation"] = cache
+        if cache == "quantized":
+            head_dim = getattr(self.main.config, "head_dim", 64)
+            # quanto groups must divide head_dim (64 by default, too large for tiny models).
+            kwargs["cache_config"] = {"backend": "quanto", "nbits": 4, "q_group_size": min(64, head_dim)}
+        return kwargs
+
+    @torch.inference_mode()
+    def generate(self, prompt_indices: list[int], use_assistant: bool = False, **kwargs: Any) -> CallOutput:
+        """One timed generate call over the given prompts (left-padded into one batch)."""
+        texts = [self.config.prompts[i] for i in prompt_indices]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.settings.device)
+        call_kwargs = {**self.generation_defaults(), **kwargs}
+        if use_assistant:
+            call_kwargs["assistant_model"] = self.assistant
+        out, seconds = timed_call(lambda: self.main.generate(**enc, **call_kwargs), self.settings.device)
+        new = out[:, enc["input_ids"].shape[1]:].tolist()  # (rows, new tokens)
+        per_input = len(new) // len(prompt_indices)  # beams / returned sequences per input row
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        rows = []
+        for r, ids in enumerate(new):
+            n, finish = count_new_tokens(ids, self.eos_ids, self.settings.fixed_length)
+            src = r // per_input
+            rows.append(Row(prompt_indices[src], int(prompt_lens[src]), ids[:n], finish))
+        return CallOutput(seconds=seconds, rows=rows, batch_rows=len(prompt_indices))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def free(self) -> None:
+        """Release cached device memory after a failure, so later methods start clean."""
+        import gc
+
+        gc.collect()
+        if self.settings.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def configure_assistant(assistant, num_assistant_tokens: int) -> None:
+    """Fix the draft length: transformers reads these from the *assistant's* generation config
+    (passing them to generate() does nothing), and its default 'heuristic' schedule changes them
+    between calls, which would make results depend on method order."""
+    gc = assistant.generation_config
+    gc.num_assistant_tokens = num_assistant_tokens
+    gc.num_assistant_tokens_schedule = "constant"
+    gc.assistant_confidence_threshold = 0.0

@@ -1,0 +1,54 @@
+"""What every method is: how it groups completions into calls, and what it asks of generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from infercomp.config import Config
+    from infercomp.engine import CallOutput, Engine
+
+# How a method groups the flat list of completions into generate calls:
+#   single     one completion per call                      [[0], [0], [1]]
+#   fill       batches of batch_size, across prompts         [[0, 0, 0, 1], [1, 2, 2, 2]]
+#   per_prompt one call per prompt, returning all its completions (as beams)  [[0, 0, 0], [1, 1]]
+Batching = Literal["single", "fill", "per_prompt"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method: a name, a batching rule, and the generation settings it uses."""
+
+    name: str
+    summary: str
+    batching: Batching
+
+    def generation_kwargs(self, config: Config, n_sequences: int) -> dict[str, Any]:
+        """Keyword arguments for `generate` (sampling settings); `n_sequences` is the call's size."""
+        return sampling_kwargs(config.temperature, config.top_p, config.top_k)
+
+    def run_call(self, engine: Engine, prompt_indices: list[int]) -> list[CallOutput]:
+        """Run one planned call; returns one CallOutput per generate call actually made."""
+        return [engine.generate(prompt_indices, **self.generation_kwargs(engine.config, len(prompt_indices)))]
+
+    # What the results record about how a method ran; speculative variants override these.
+    def execution(self, engine: Engine | None = None) -> str:
+        return {"single": "batch 1", "fill": "batched", "per_prompt": "beams per prompt"}[
+            self.batching
+        ]
+
+    def skip_reason(self, engine: Engine) -> str | None:
+        """Why this method cannot run with the loaded models and settings, or None."""
+        return None
+
+    def fallback_reason(self, engine: Engine) -> str | None:
+        """Why this method ran as something other than itself (recorded, never silent)."""
+        return None
+
+
+def sampling_kwargs(temperature: float, top_p: float, top_k: int) -> dict[str, Any]:
+    """Temperature 0 means greedy; otherwise sample with the given temperature, top_p, top_k."""
+    if temperature == 0.0:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k}

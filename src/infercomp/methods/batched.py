@@ -1,0 +1,13 @@
+"""batched: completions packed into calls of `batch_size` rows, across prompts in order
+(left-padded), with the config's sampling settings."""
+
+from infercomp.methods import register
+from infercomp.methods.base import Method
+
+BATCHED = register(
+    Method(
+        name="batched",
+        summary="batch_size completions per call, filled across prompts in order",
+        batching="fill",
+    )
+)

@@ -1,0 +1,13 @@
+"""standard: one completion per generate call (batch size 1), the baseline every other method
+is compared with."""
+
+from infercomp.methods import register
+from infercomp.methods.base import Method
+
+STANDARD = register(
+    Method(
+        name="standard",
+        summary="one completion per call (batch size 1); the baseline",
+        batching="single",
+    )
+)

@@ -1,0 +1,1 @@
+"""Reports: what people read (console tables) made from the result tree."""

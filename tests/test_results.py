@@ -1,0 +1,22 @@
+"""The result tree round-trips through JSON and carries config, settings and environment."""
+
+from __future__ import annotations
+
+import json
+
+from infercomp.results import SCHEMA_VERSION, Results
+
+
+def test_results_round_trip(greedy_run):
+    results, directory = greedy_run
+    loaded = Results.load(directory)
+    assert loaded == results
+    assert Results.model_validate_json(loaded.model_dump_json()) == loaded
+    raw = json.loads((directory / "results.json").read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+    assert set(raw) >= {"config", "environment", "methods", "settings", "models"}
+    env = raw["environment"]
+    for key in ("python", "device", "torch_threads", "omp_wait_policy", "git_revision", "versions"):
+        assert key in env
+    assert env["versions"]["torch"] and env["versions"]["transformers"]
+    assert raw["config"]["temperature"] == 0.0
