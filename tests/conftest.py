@@ -46,9 +46,17 @@ def greedy_run(tmp_path_factory):
     from infercomp.config import load_config
     from infercomp.runner import run_experiment
 
-    cfg = load_config("example", embedded=True, overrides={
-        "prompts": PROMPTS, "num_completions": [2, 1, 3], "batch_size": 4, "max_new_tokens": 24,
-        "temperature": 0.0, "use_speculative_decoding": True,
-    })
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "prompts": PROMPTS,
+            "num_completions": [2, 1, 3],
+            "batch_size": 4,
+            "max_new_tokens": 24,
+            "temperature": 0.0,
+            "use_speculative_decoding": True,
+        },
+    )
     out = tmp_path_factory.mktemp("greedy_run")
     return run_experiment(cfg, out), out

@@ -11,8 +11,13 @@ import pytest
 
 @pytest.mark.slow
 def test_run_without_arguments_uses_quick_preset_on_embedded_pair(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "run", "--quiet"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", "run", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert data["config"]["main_model"] == "embedded:main"
@@ -21,5 +26,4 @@ def test_run_without_arguments_uses_quick_preset_on_embedded_pair(tmp_path):
         assert len(data["methods"][name]["completions"]) == 4
     assert "standard" in proc.stdout and "tok/s" in proc.stdout
     # The quick preset asks for 4-bit weights; without bitsandbytes that is a stated skip.
-    assert any("use_quantization" in n for n in data["settings"]["notes"]) or \
-        data["settings"]["quantization"] != "none"
+    assert any("use_quantization" in n for n in data["settings"]["notes"]) or data["settings"]["quantization"] != "none"

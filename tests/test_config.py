@@ -46,8 +46,9 @@ def test_messages_name_what_is_allowed():
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "infercomp.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 @pytest.mark.parametrize(("override", "expected"), BAD[:6] + BAD[7:])
@@ -68,7 +69,8 @@ def test_cli_set_goes_through_validation():
     proc = run_cli("plan", "example", "--set", "top_p=2")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "infercomp: config error: field 'top_p': Input should be less than or equal to 1; got 2"]
+        "infercomp: config error: field 'top_p': Input should be less than or equal to 1; got 2"
+    ]
 
 
 def test_cli_malformed_json_and_missing_file(tmp_path):
@@ -89,8 +91,9 @@ def test_seed_defaults():
 
 
 def test_speculative_switch_adds_variants_next_to_their_base():
-    cfg = load_config("example", overrides={"use_speculative_decoding": True,
-                                            "methods_to_test": ["standard", "batched"]})
+    cfg = load_config(
+        "example", overrides={"use_speculative_decoding": True, "methods_to_test": ["standard", "batched"]}
+    )
     assert cfg.selected_methods() == ["standard", "standard_speculative", "batched", "batched_speculative"]
 
 

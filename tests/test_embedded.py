@@ -31,9 +31,10 @@ def test_greedy_completions_are_english(embedded_pair, prompt):
         pytest.skip("no system word list (install Debian's wamerican)")
     tok, main, _ = embedded_pair
     ids = tok(prompt, return_tensors="pt").input_ids
-    out = main.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=120, do_sample=False,
-                        pad_token_id=tok.pad_token_id)
-    text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    out = main.generate(
+        ids, attention_mask=torch.ones_like(ids), max_new_tokens=120, do_sample=False, pad_token_id=tok.pad_token_id
+    )
+    text = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
     assert len(text.split()) >= 40
     assert english_word_share(text, dictionary) >= 0.9, text
 
@@ -43,41 +44,54 @@ def test_assistant_drafts_are_accepted_at_least_60_percent(embedded_pair):
     drafted = accepted = 0
     for prompt in SEED_PROMPTS:
         ids = tok(prompt, return_tensors="pt").input_ids
-        d, a, new = greedy_draft_acceptance(main, assistant, ids, 80, draft_length=4,
-                                            eos_token_id=tok.eos_token_id)
+        d, a, new = greedy_draft_acceptance(main, assistant, ids, 80, draft_length=4, eos_token_id=tok.eos_token_id)
         drafted, accepted = drafted + d, accepted + a
         # The walk is greedy speculative decoding: it must reproduce the main model's greedy path.
-        ref = main.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=len(new),
-                            do_sample=False, pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+        ref = main.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=len(new),
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )[0, ids.shape[1] :].tolist()
         assert new == ref
     assert accepted / drafted >= 0.6
 
 
 def test_models_path_loads_offline_with_plain_transformers():
-    proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "models", "--path", "embedded:main"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", "models", "--path", "embedded:main"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0
     folder = proc.stdout.strip().splitlines()[-1]
-    code = ("import sys; from transformers import AutoModelForCausalLM, AutoTokenizer;"
-            "AutoTokenizer.from_pretrained(sys.argv[1]); m=AutoModelForCausalLM.from_pretrained(sys.argv[1]);"
-            "print(sum(p.numel() for p in m.parameters()))")
+    code = (
+        "import sys; from transformers import AutoModelForCausalLM, AutoTokenizer;"
+        "AutoTokenizer.from_pretrained(sys.argv[1]); m=AutoModelForCausalLM.from_pretrained(sys.argv[1]);"
+        "print(sum(p.numel() for p in m.parameters()))"
+    )
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    loaded = subprocess.run([sys.executable, "-c", code, folder], capture_output=True, text=True,
-                            timeout=120, env=env)
+    loaded = subprocess.run([sys.executable, "-c", code, folder], capture_output=True, text=True, timeout=120, env=env)
     assert loaded.returncode == 0, loaded.stderr
     assert 4_000_000 < int(loaded.stdout.strip()) < 10_000_000
 
 
 def test_models_lists_embedded_and_architectures():
-    proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "models"], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "models"], capture_output=True, text=True, timeout=60)
     names = [line.split()[0] for line in proc.stdout.strip().splitlines()]
     assert names == ["embedded:main", "embedded:assistant", "Qwen/Qwen3-4B", "Qwen/Qwen3-0.6B"]
 
 
 def test_unknown_model_path_is_one_line_error():
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "models", "--path", "nobody/nothing-here"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", "models", "--path", "nobody/nothing-here"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -14,9 +14,14 @@ COUNTS = [2, 1, 3]
 def reference_greedy(tok, model, prompt: str, max_new_tokens: int) -> list[int]:
     """Plain transformers greedy decoding of one prompt, no padding: the reference path."""
     ids = tok(prompt, return_tensors="pt").input_ids
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         do_sample=False, pad_token_id=tok.pad_token_id)
-    new = out[0, ids.shape[1]:].tolist()
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+    )
+    new = out[0, ids.shape[1] :].tolist()
     n, _ = count_new_tokens(new, {tok.eos_token_id}, fixed_length=False)
     return new[:n]
 
@@ -70,10 +75,18 @@ def test_padding_rows_count_only_their_own_tokens(embedded_pair, tmp_path):
 
     tok, main, _ = embedded_pair
     # A short budget after "The end." style endings: stories stop with EOS well before 400.
-    cfg = load_config("example", embedded=True, overrides={
-        "prompts": ["Once upon a time", "generate short bed time story containing word dog and sausage"],
-        "num_completions": 1, "max_new_tokens": 400, "temperature": 0.0, "methods_to_test": ["batched"],
-        "warmup_runs": 0})
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "prompts": ["Once upon a time", "generate short bed time story containing word dog and sausage"],
+            "num_completions": 1,
+            "max_new_tokens": 400,
+            "temperature": 0.0,
+            "methods_to_test": ["batched"],
+            "warmup_runs": 0,
+        },
+    )
     res = run_experiment(cfg, tmp_path).methods["batched"]
     for c in res.completions:
         expected = reference_greedy(tok, main, cfg.prompts[c.prompt_index], 400)
@@ -92,8 +105,15 @@ def test_a_failing_method_is_recorded_while_others_finish(monkeypatch, tmp_path)
         raise RuntimeError("simulated failure inside beam search")
 
     monkeypatch.setattr(BeamSearch, "run_call", explode)
-    cfg = load_config("example", embedded=True, overrides={
-        "max_new_tokens": 6, "num_completions": 1, "methods_to_test": ["standard", "beam_search", "batched"]})
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "max_new_tokens": 6,
+            "num_completions": 1,
+            "methods_to_test": ["standard", "beam_search", "batched"],
+        },
+    )
     run_experiment(cfg, tmp_path)
     saved = Results.load(tmp_path)
     assert saved.methods["beam_search"].status == "failed"
@@ -105,9 +125,16 @@ def test_missing_assistant_falls_back_with_a_reason(tmp_path):
     from infercomp.config import load_config
     from infercomp.runner import run_experiment
 
-    cfg = load_config("example", embedded=True, overrides={
-        "assistant_model": str(tmp_path / "no-such-model"), "max_new_tokens": 6, "num_completions": 1,
-        "methods_to_test": ["standard_speculative"]})
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "assistant_model": str(tmp_path / "no-such-model"),
+            "max_new_tokens": 6,
+            "num_completions": 1,
+            "methods_to_test": ["standard_speculative"],
+        },
+    )
     m = run_experiment(cfg, tmp_path).methods["standard_speculative"]
     assert m.status == "ok"
     assert m.fallback.startswith("ran standard without speculation: assistant could not be loaded")

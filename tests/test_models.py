@@ -24,9 +24,16 @@ def test_builtin_architectures_have_the_published_sizes():
 def test_random_weights_force_fixed_length_and_say_so(tmp_path):
     from infercomp.runner import run_experiment
 
-    cfg = load_config("example", embedded=True, overrides={
-        "load_format": "random", "max_new_tokens": 12, "num_completions": 1,
-        "methods_to_test": ["standard", "batched"]})
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "load_format": "random",
+            "max_new_tokens": 12,
+            "num_completions": 1,
+            "methods_to_test": ["standard", "batched"],
+        },
+    )
     results = run_experiment(cfg, tmp_path)
     assert results.settings["fixed_length"] is True
     assert any("random weights" in n for n in results.settings["notes"])
@@ -36,8 +43,7 @@ def test_random_weights_force_fixed_length_and_say_so(tmp_path):
 
 
 def test_settings_fall_back_on_cpu_with_notes():
-    cfg = load_config("example", embedded=True, overrides={"cache_implementation": "offloaded",
-                                                           "device": "cpu"})
+    cfg = load_config("example", embedded=True, overrides={"cache_implementation": "offloaded", "device": "cpu"})
     s = resolve_settings(cfg)
     assert s.cache_implementation == "dynamic" and s.attention == "sdpa" and s.dtype == "float32"
     assert any("offloaded" in n and "CUDA" in n for n in s.notes)

@@ -41,10 +41,12 @@ def test_speculative_variants_plan_like_their_base():
 
 
 def test_cli_plan_json_loads_no_model():
-    code = ("import sys, runpy; sys.argv=['infercomp','plan','example','--json',"
-            "'--set','prompts=[\"p1\",\"p2\",\"p3\"]','--set','num_completions=[3,2,3]'];"
-            "from infercomp.cli import main\ntry:\n main()\nexcept SystemExit: pass\n"
-            "print('TORCH_LOADED' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)")
+    code = (
+        "import sys, runpy; sys.argv=['infercomp','plan','example','--json',"
+        "'--set','prompts=[\"p1\",\"p2\",\"p3\"]','--set','num_completions=[3,2,3]'];"
+        "from infercomp.cli import main\ntry:\n main()\nexcept SystemExit: pass\n"
+        "print('TORCH_LOADED' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     data = json.loads(proc.stdout)
     assert data["methods"]["batched"]["batches"] == [[0, 0, 0, 1], [1, 2, 2, 2]]

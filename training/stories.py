@@ -22,16 +22,22 @@ NAMES = (
 ).split()
 KINDS = "girl boy bunny bear fox kitten puppy mouse owl duck lamb pig frog squirrel hedgehog".split()
 PEOPLE = {"girl", "boy"}
-TRAITS = (
-    "little kind brave shy clever happy curious gentle quiet cheerful sleepy funny careful "
-    "friendly busy"
-).split()
+TRAITS = ("little kind brave shy clever happy curious gentle quiet cheerful sleepy funny careful friendly busy").split()
 PLACES = [
-    ("a small village", "village"), ("a green forest", "forest"), ("a sunny farm", "farm"),
-    ("a quiet town", "town"), ("a big garden", "garden"), ("a house by the sea", "beach"),
-    ("a warm jungle", "jungle"), ("a cozy house on a hill", "hill"), ("a snowy valley", "valley"),
-    ("an old castle", "castle"), ("a flower meadow", "meadow"), ("a busy city", "city"),
-    ("a little island", "island"), ("a tall tree house", "tree house"),
+    ("a small village", "village"),
+    ("a green forest", "forest"),
+    ("a sunny farm", "farm"),
+    ("a quiet town", "town"),
+    ("a big garden", "garden"),
+    ("a house by the sea", "beach"),
+    ("a warm jungle", "jungle"),
+    ("a cozy house on a hill", "hill"),
+    ("a snowy valley", "valley"),
+    ("an old castle", "castle"),
+    ("a flower meadow", "meadow"),
+    ("a busy city", "city"),
+    ("a little island", "island"),
+    ("a tall tree house", "tree house"),
 ]
 ANIMALS = (
     "elephant dog cat rabbit horse cow goat turtle giraffe lion tiger monkey penguin whale "
@@ -44,15 +50,18 @@ THINGS = (
     "spoon sock crayon teddy banana pear orange bread cheese honey jam ribbon shoe "
     "scarf button feather stone wagon box train robot doll trumpet guitar pillow"
 ).split()
-FOODS = set(
-    "cake sausage apple cookie pie sandwich carrot banana pear orange bread cheese honey jam".split()
-)
+FOODS = set("cake sausage apple cookie pie sandwich carrot banana pear orange bread cheese honey jam".split())
 FRIEND_NAMES = "Bella Pip Coco Rex Toto Button Sunny Pepper Biscuit Maple Ziggy Bubbles".split()
 COLORS = "red blue green yellow purple pink orange brown white golden silver".split()
 WEATHER = [
-    "The sun was shining", "It was a windy morning", "It was a rainy afternoon",
-    "The sky was bright and blue", "It was a cold winter day", "It was a warm summer evening",
-    "Soft snow was falling", "The morning was calm and bright",
+    "The sun was shining",
+    "It was a windy morning",
+    "It was a rainy afternoon",
+    "The sky was bright and blue",
+    "It was a cold winter day",
+    "It was a warm summer evening",
+    "Soft snow was falling",
+    "The morning was calm and bright",
 ]
 FEELINGS_GOOD = "happy glad proud excited thankful warm".split()
 FEELINGS_BAD = "sad worried scared lonely upset tired".split()
@@ -151,7 +160,7 @@ def meet_friend(c: Cast, rng: random.Random) -> list[str]:
         rng.choice(
             [
                 f"The {c.friend} was {rng.choice(FEELINGS_BAD)} because it had no one to play with.",
-                f"The {c.friend} smiled and said, \"Hello, {c.name}! Do you want to play?\"",
+                f'The {c.friend} smiled and said, "Hello, {c.name}! Do you want to play?"',
                 f"{c.name} and the {c.friend} became good friends right away.",
                 f"The {c.friend} was very big, but it was also very gentle.",
             ]
@@ -160,12 +169,21 @@ def meet_friend(c: Cast, rng: random.Random) -> list[str]:
 
 
 def plot_lost(c: Cast, rng: random.Random) -> list[str]:
-    spot = rng.choice(["under the bed", "behind a tree", "in the tall grass", "near the river",
-                       "inside an old box", "on top of the hill", "under a big leaf"])
+    spot = rng.choice(
+        [
+            "under the bed",
+            "behind a tree",
+            "in the tall grass",
+            "near the river",
+            "inside an old box",
+            "on top of the hill",
+            "under a big leaf",
+        ]
+    )
     return [
         f"{rng.choice(WEATHER)} when {c.name} looked for {c.his} {c.thing}, but it was gone.",
-        f"{c.name} felt {rng.choice(FEELINGS_BAD)}. \"Where is my {c.thing}?\" {c.he} asked.",
-        f"The {c.friend} said, \"Do not worry. I will help you look for it.\"",
+        f'{c.name} felt {rng.choice(FEELINGS_BAD)}. "Where is my {c.thing}?" {c.he} asked.',
+        f'The {c.friend} said, "Do not worry. I will help you look for it."',
         f"They looked in the house and in the garden. They looked {rng.choice(['high', 'far'])} and low.",
         f"At last, the {c.friend} found the {c.thing} {spot}.",
         f"{c.name} was so {rng.choice(FEELINGS_GOOD)} that {c.he} gave the {c.friend} a big hug.",
@@ -176,10 +194,10 @@ def plot_share(c: Cast, rng: random.Random) -> list[str]:
     verb = "ate" if c.thing in FOODS else "played with"
     return [
         f"{rng.choice(WEATHER)}, and {c.name} had a {c.thing} all for {c.him}self.",
-        f"The {c.friend} looked at the {c.thing} and said, \"That looks nice. Can I have some?\"",
+        f'The {c.friend} looked at the {c.thing} and said, "That looks nice. Can I have some?"',
         f"At first, {c.name} did not want to share.",
         f"Then {c.he} saw that the {c.friend} was {rng.choice(FEELINGS_BAD)}.",
-        f"{c.name} said, \"Let us share the {c.thing}. It is more fun together.\"",
+        f'{c.name} said, "Let us share the {c.thing}. It is more fun together."',
         f"They {verb} the {c.thing} together and laughed all afternoon.",
     ]
 
@@ -191,18 +209,17 @@ def plot_bake(c: Cast, rng: random.Random) -> list[str]:
         f"{cap(c.he)} got flour, milk, eggs and a little bit of sugar.",
         f"{c.name} mixed everything in a big bowl and put it in the oven.",
         f"Soon the {treat} smelled sweet and warm.",
-        f"When the {c.friend} came to visit, {c.name} said, \"Surprise! I made this for you.\"",
-        f"The {c.friend} was so {rng.choice(FEELINGS_GOOD)}. \"This is the best {treat} ever!\" it said.",
+        f'When the {c.friend} came to visit, {c.name} said, "Surprise! I made this for you."',
+        f'The {c.friend} was so {rng.choice(FEELINGS_GOOD)}. "This is the best {treat} ever!" it said.',
     ]
 
 
 def plot_brave(c: Cast, rng: random.Random) -> list[str]:
-    fear = rng.choice(["the dark", "the big river", "the loud thunder", "the tall hill",
-                       "the deep woods"])
+    fear = rng.choice(["the dark", "the big river", "the loud thunder", "the tall hill", "the deep woods"])
     return [
         f"{c.name} was afraid of {fear}.",
         f"One evening, the {c.friend} could not find its way home, and it had to pass {fear}.",
-        f"{c.name} took {c.his} {c.thing} and said, \"I will go with you.\"",
+        f'{c.name} took {c.his} {c.thing} and said, "I will go with you."',
         f"{cap(c.his)} legs were shaking, but {c.he} kept walking.",
         f"Step by step, they went past {fear} together.",
         f"When they got home, {c.name} felt {rng.choice(FEELINGS_GOOD)}. {cap(c.he)} was not afraid anymore.",
@@ -210,28 +227,34 @@ def plot_brave(c: Cast, rng: random.Random) -> list[str]:
 
 
 def plot_trip(c: Cast, rng: random.Random) -> list[str]:
-    where = rng.choice(["the beach", "the park", "the lake", "the mountain", "the zoo",
-                        "the market", "the fair"])
+    where = rng.choice(["the beach", "the park", "the lake", "the mountain", "the zoo", "the market", "the fair"])
     seen = rng.choice(ANIMALS)
     return [
         f"One morning, {c.name} and the {c.friend} went on a trip to {where}.",
         f"{c.name} packed {c.his} {c.thing} in a little bag.",
         f"At {where}, they saw {article(seen)} {seen} and many {rng.choice(COLORS)} flowers.",
         "They ran, they jumped, and they played games until the sun went down.",
-        f"On the way home, the {c.friend} said, \"Today was a wonderful day.\"",
+        f'On the way home, the {c.friend} said, "Today was a wonderful day."',
         f"{c.name} smiled and held {c.his} {c.thing} close.",
     ]
 
 
 def plot_help(c: Cast, rng: random.Random) -> list[str]:
-    trouble = rng.choice(["was stuck in the mud", "could not reach the high branch",
-                          "had hurt its foot", "was lost in the rain", "could not get over the fence"])
+    trouble = rng.choice(
+        [
+            "was stuck in the mud",
+            "could not reach the high branch",
+            "had hurt its foot",
+            "was lost in the rain",
+            "could not get over the fence",
+        ]
+    )
     return [
         f"{rng.choice(WEATHER)}. {c.name} heard a small cry.",
         f"It was the {c.friend}! The {c.friend} {trouble}.",
         f"{c.name} thought for a moment. Then {c.he} had an idea.",
         f"{cap(c.he)} used {c.his} {c.thing} to help the {c.friend}.",
-        f"\"Thank you, {c.name}!\" said the {c.friend}. \"You are a true friend.\"",
+        f'"Thank you, {c.name}!" said the {c.friend}. "You are a true friend."',
         f"From that day on, the {c.friend} and {c.name} played together every day.",
     ]
 
@@ -242,7 +265,7 @@ def plot_party(c: Cast, rng: random.Random) -> list[str]:
         f"{c.name} had no money, so {c.he} made a {c.color} {c.thing} all by {c.him}self.",
         "At the party, there were balloons, games and a big cake.",
         f"The {c.friend} opened the present and saw the {c.thing}.",
-        f"\"I love it!\" said the {c.friend}. \"You made it just for me.\"",
+        f'"I love it!" said the {c.friend}. "You made it just for me."',
         f"Everyone sang and danced, and {c.name} felt {rng.choice(FEELINGS_GOOD)} inside.",
     ]
 
@@ -272,9 +295,17 @@ def make_cast(rng: random.Random, friend: str | None, thing: str | None) -> Cast
     he, his, him = pronouns(kind, rng)
     place, short = rng.choice(PLACES)
     return Cast(
-        name=rng.choice(NAMES), kind=kind, trait=rng.choice(TRAITS), place=place,
-        place_short=short, he=he, his=his, him=him, friend=friend or rng.choice(ANIMALS),
-        friend_name=rng.choice(FRIEND_NAMES), thing=thing or rng.choice(THINGS),
+        name=rng.choice(NAMES),
+        kind=kind,
+        trait=rng.choice(TRAITS),
+        place=place,
+        place_short=short,
+        he=he,
+        his=his,
+        him=him,
+        friend=friend or rng.choice(ANIMALS),
+        friend_name=rng.choice(FRIEND_NAMES),
+        thing=thing or rng.choice(THINGS),
         color=rng.choice(COLORS),
     )
 

@@ -42,10 +42,22 @@ BUDGETS = {
     "gpu": {"stories": 60_000, "main_tokens": 40_000_000, "assistant_tokens": 30_000_000, "batch": 64},
 }
 
-MAIN_SHAPE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6,
-                  num_attention_heads=4, num_key_value_heads=2, head_dim=64)
-ASSISTANT_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-                       num_attention_heads=2, num_key_value_heads=1, head_dim=64)
+MAIN_SHAPE = dict(
+    hidden_size=256,
+    intermediate_size=768,
+    num_hidden_layers=6,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=64,
+)
+ASSISTANT_SHAPE = dict(
+    hidden_size=128,
+    intermediate_size=384,
+    num_hidden_layers=4,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=64,
+)
 
 EVAL_PROMPTS = [
     "generate short bed time story containing word elephant and cake",
@@ -88,9 +100,15 @@ def encode(tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> torch.Tensor
 
 def build_model(shape: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3ForCausalLM:
     config = Qwen3Config(
-        vocab_size=len(tokenizer), max_position_embeddings=1024, tie_word_embeddings=True,
-        rope_theta=10000.0, rms_norm_eps=1e-6, bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **shape,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-6,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **shape,
     )
     return Qwen3ForCausalLM(config)
 
@@ -114,8 +132,9 @@ def autocast(device: str):
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
-def train(model, stream, tokens: int, batch: int, device: str, seed: int, peak_lr: float,
-          teacher=None, kd_weight: float = 0.9) -> dict:
+def train(
+    model, stream, tokens: int, batch: int, device: str, seed: int, peak_lr: float, teacher=None, kd_weight: float = 0.9
+) -> dict:
     """Train on next-token loss; with a teacher, mostly on KL(teacher || model) instead."""
     steps = max(1, tokens // (batch * SEQ_LEN))
     gen = torch.Generator().manual_seed(seed)
@@ -139,8 +158,9 @@ def train(model, stream, tokens: int, batch: int, device: str, seed: int, peak_l
             if teacher_fn is not None:
                 with torch.no_grad():
                     t_logits = teacher_fn(input_ids=x).logits.float()
-                kl = F.kl_div(F.log_softmax(logits, -1), F.log_softmax(t_logits, -1),
-                              log_target=True, reduction="batchmean") / x.size(1)
+                kl = F.kl_div(
+                    F.log_softmax(logits, -1), F.log_softmax(t_logits, -1), log_target=True, reduction="batchmean"
+                ) / x.size(1)
                 loss = (1 - kd_weight) * loss + kd_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,11 +169,16 @@ def train(model, stream, tokens: int, batch: int, device: str, seed: int, peak_l
         if step % max(1, steps // 20) == 0 or step == steps - 1:
             last = loss.item()
             done = (step + 1) * batch * SEQ_LEN
-            log(f"step {step + 1}/{steps} loss {last:.3f} "
-                f"{done / (time.perf_counter() - t0):,.0f} tok/s")
-    return {"steps": steps, "tokens": steps * batch * SEQ_LEN, "batch": batch, "seq_len": SEQ_LEN,
-            "peak_lr": peak_lr, "final_train_loss": last,
-            "seconds": round(time.perf_counter() - t0, 1)}
+            log(f"step {step + 1}/{steps} loss {last:.3f} {done / (time.perf_counter() - t0):,.0f} tok/s")
+    return {
+        "steps": steps,
+        "tokens": steps * batch * SEQ_LEN,
+        "batch": batch,
+        "seq_len": SEQ_LEN,
+        "peak_lr": peak_lr,
+        "final_train_loss": last,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 @torch.no_grad()
@@ -223,15 +248,24 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     main_model = build_model(MAIN_SHAPE, tokenizer)
-    main_stats = train(main_model, train_stream, budget["main_tokens"], budget["batch"],
-                       args.device, args.seed, peak_lr=3e-3)
+    main_stats = train(
+        main_model, train_stream, budget["main_tokens"], budget["batch"], args.device, args.seed, peak_lr=3e-3
+    )
     main_stats["val_loss"] = validation_loss(main_model, val_stream, args.device)
     log(f"main val loss {main_stats['val_loss']:.3f}")
 
     torch.manual_seed(args.seed + 1)
     assistant = build_model(ASSISTANT_SHAPE, tokenizer)
-    asst_stats = train(assistant, train_stream, budget["assistant_tokens"], budget["batch"],
-                       args.device, args.seed + 1, peak_lr=4e-3, teacher=main_model)
+    asst_stats = train(
+        assistant,
+        train_stream,
+        budget["assistant_tokens"],
+        budget["batch"],
+        args.device,
+        args.seed + 1,
+        peak_lr=4e-3,
+        teacher=main_model,
+    )
     asst_stats["val_loss"] = validation_loss(assistant, val_stream, args.device)
     log(f"assistant val loss {asst_stats['val_loss']:.3f}")
 
@@ -246,16 +280,26 @@ def main() -> None:
         log(f"{prompt!r} -> {sample['greedy'][:300]!r}")
 
     record = {
-        "script": "training/train.py", "command": f"python -m training.train --budget {args.budget}",
-        "seed": args.seed, "budget": args.budget, "device": args.device,
+        "script": "training/train.py",
+        "command": f"python -m training.train --budget {args.budget}",
+        "seed": args.seed,
+        "budget": args.budget,
+        "device": args.device,
         "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor(),
-        "corpus": {"source": "training/stories.py (procedural, written for this project)",
-                   "stories": len(texts), "train_tokens": len(train_stream), "val_tokens": len(val_stream)},
+        "corpus": {
+            "source": "training/stories.py (procedural, written for this project)",
+            "stories": len(texts),
+            "train_tokens": len(train_stream),
+            "val_tokens": len(val_stream),
+        },
         "tokenizer": {"kind": "byte-level BPE", "vocab_size": len(tokenizer)},
-        "main": {"shape": MAIN_SHAPE, "parameters": sum(p.numel() for p in main_model.parameters()),
-                 **main_stats},
-        "assistant": {"shape": ASSISTANT_SHAPE, "parameters": sum(p.numel() for p in assistant.parameters()),
-                      "distilled_from": "main", **asst_stats},
+        "main": {"shape": MAIN_SHAPE, "parameters": sum(p.numel() for p in main_model.parameters()), **main_stats},
+        "assistant": {
+            "shape": ASSISTANT_SHAPE,
+            "parameters": sum(p.numel() for p in assistant.parameters()),
+            "distilled_from": "main",
+            **asst_stats,
+        },
         "stored_dtype": "bfloat16",
         "evaluation": evaluation,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},

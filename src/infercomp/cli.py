@@ -26,8 +26,12 @@ from rich.console import Console  # noqa: E402
 
 from infercomp.config import ConfigError, load_config  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Run LLM inference methods side by side and measure them.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Run LLM inference methods side by side and measure them.",
+)
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
@@ -71,8 +75,15 @@ def run(
     cfg = load_config(config, set_, embedded=embedded)
     quiet_transformers()
     directory = output_dir or cfg.output_dir
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=quiet, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(method: str, done: int, total: int) -> None:

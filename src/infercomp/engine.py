@@ -44,8 +44,16 @@ class CallOutput:
 
 
 class Engine:
-    def __init__(self, config: Config, settings: Settings, tokenizer, main, assistant, assistant_error,
-                 load_seconds: dict[str, float]):
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        tokenizer,
+        main,
+        assistant,
+        assistant_error,
+        load_seconds: dict[str, float],
+    ):
         self.config = config
         self.settings = settings
         self.tokenizer = tokenizer
@@ -70,7 +78,8 @@ class Engine:
             else:
                 try:
                     assistant, load_seconds["assistant"] = timed_load(
-                        load_model, config.assistant_model, settings, config, config.seed + 1)
+                        load_model, config.assistant_model, settings, config, config.seed + 1
+                    )
                     configure_assistant(assistant, settings.num_assistant_tokens)
                 except ModelLoadError as exc:
                     assistant_error = f"assistant could not be loaded: {exc}"
@@ -80,19 +89,28 @@ class Engine:
         return cls(config, settings, tokenizer, main, assistant, assistant_error, load_seconds)
 
     def describe_models(self) -> dict[str, Any]:
-        out = {"main": {"name": self.config.main_model, "parameters": parameter_count(self.main),
-                        "load_seconds": round(self.load_seconds["main"], 3)}}
+        out = {
+            "main": {
+                "name": self.config.main_model,
+                "parameters": parameter_count(self.main),
+                "load_seconds": round(self.load_seconds["main"], 3),
+            }
+        }
         if self.assistant is not None:
-            out["assistant"] = {"name": self.config.assistant_model,
-                                "parameters": parameter_count(self.assistant),
-                                "load_seconds": round(self.load_seconds["assistant"], 3)}
+            out["assistant"] = {
+                "name": self.config.assistant_model,
+                "parameters": parameter_count(self.assistant),
+                "load_seconds": round(self.load_seconds["assistant"], 3),
+            }
         elif self.assistant_error:
             out["assistant"] = {"name": self.config.assistant_model, "error": self.assistant_error}
         return out
 
     def generation_defaults(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": self.config.max_new_tokens,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.config.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
         if self.settings.fixed_length:
             kwargs["min_new_tokens"] = self.config.max_new_tokens
         cache = self.settings.cache_implementation
@@ -113,7 +131,7 @@ class Engine:
         if use_assistant:
             call_kwargs["assistant_model"] = self.assistant
         out, seconds = timed_call(lambda: self.main.generate(**enc, **call_kwargs), self.settings.device)
-        new = out[:, enc["input_ids"].shape[1]:].tolist()  # (rows, new tokens)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()  # (rows, new tokens)
         per_input = len(new) // len(prompt_indices)  # beams / returned sequences per input row
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         rows = []

@@ -20,13 +20,32 @@ EMBEDDED_DIR = Path(__file__).parent / "embedded"
 EMBEDDED = {"embedded:main": EMBEDDED_DIR / "main", "embedded:assistant": EMBEDDED_DIR / "assistant"}
 
 # Published architecture values of the seed's models, for random-weight runs without a download.
-_QWEN3_COMMON = dict(head_dim=128, vocab_size=151936, tie_word_embeddings=True, rope_theta=1000000.0,
-                     max_position_embeddings=40960, rms_norm_eps=1e-6, model_type="qwen3")
+_QWEN3_COMMON = dict(
+    head_dim=128,
+    vocab_size=151936,
+    tie_word_embeddings=True,
+    rope_theta=1000000.0,
+    max_position_embeddings=40960,
+    rms_norm_eps=1e-6,
+    model_type="qwen3",
+)
 ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "Qwen/Qwen3-4B": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
-                          num_attention_heads=32, num_key_value_heads=8, **_QWEN3_COMMON),
-    "Qwen/Qwen3-0.6B": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-                            num_attention_heads=16, num_key_value_heads=8, **_QWEN3_COMMON),
+    "Qwen/Qwen3-4B": dict(
+        hidden_size=2560,
+        intermediate_size=9728,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        **_QWEN3_COMMON,
+    ),
+    "Qwen/Qwen3-0.6B": dict(
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        **_QWEN3_COMMON,
+    ),
 }
 
 QUANT_HINT = "pip install 'infercomp[quant]'"
@@ -49,9 +68,14 @@ def known_models() -> list[ModelInfo]:
         ModelInfo("embedded:assistant", "embedded", "smaller Qwen3 distilled from embedded:main (draft model)"),
     ]
     for name, arch in ARCHITECTURES.items():
-        out.append(ModelInfo(name, "architecture",
-                             f"{arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}: random weights "
-                             "with load_format=random; real weights from the hub or its cache"))
+        out.append(
+            ModelInfo(
+                name,
+                "architecture",
+                f"{arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}: random weights "
+                "with load_format=random; real weights from the hub or its cache",
+            )
+        )
     return out
 
 
@@ -139,19 +163,30 @@ def resolve_settings(config) -> Settings:
     fixed_length = config.fixed_length
     if config.load_format == "random" and not fixed_length:
         fixed_length = True
-        notes.append("fixed_length forced on: random weights emit EOS at random, so every completion "
-                     "runs exactly max_new_tokens; quality figures are meaningless with random weights")
-    return Settings(device=device, dtype=dtype, attention=attention, quantization=quantization,
-                    cache_implementation=cache, load_format=config.load_format,
-                    fixed_length=fixed_length, num_assistant_tokens=config.num_assistant_tokens, notes=notes)
+        notes.append(
+            "fixed_length forced on: random weights emit EOS at random, so every completion "
+            "runs exactly max_new_tokens; quality figures are meaningless with random weights"
+        )
+    return Settings(
+        device=device,
+        dtype=dtype,
+        attention=attention,
+        quantization=quantization,
+        cache_implementation=cache,
+        load_format=config.load_format,
+        fixed_length=fixed_length,
+        num_assistant_tokens=config.num_assistant_tokens,
+        notes=notes,
+    )
 
 
 def load_tokenizer(name: str, load_format: str):
     from transformers import AutoTokenizer
 
     # Built-in architectures with random weights use the embedded tokenizer: its ids fit any vocab.
-    source = EMBEDDED["embedded:main"] if (load_format == "random" and name in ARCHITECTURES) else (
-        EMBEDDED.get(name, name))
+    source = (
+        EMBEDDED["embedded:main"] if (load_format == "random" and name in ARCHITECTURES) else (EMBEDDED.get(name, name))
+    )
     try:
         tok = AutoTokenizer.from_pretrained(str(source))
     except Exception as exc:
@@ -176,14 +211,18 @@ def load_model(name: str, settings: Settings, config, seed: int = 0):
             with torch.device(settings.device):
                 model = AutoModelForCausalLM.from_config(model_config, dtype=dtype)
         else:
-            kwargs: dict[str, Any] = dict(dtype=dtype, attn_implementation=settings.attention,
-                                          trust_remote_code=config.trust_remote_code,
-                                          use_safetensors=None if config.trust_remote_code else True)
+            kwargs: dict[str, Any] = dict(
+                dtype=dtype,
+                attn_implementation=settings.attention,
+                trust_remote_code=config.trust_remote_code,
+                use_safetensors=None if config.trust_remote_code else True,
+            )
             if settings.quantization != "none":
                 from transformers import BitsAndBytesConfig
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+                )
                 kwargs["device_map"] = {"": settings.device}
             model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED.get(name, name)), **kwargs)
             if settings.quantization == "none":

@@ -98,10 +98,16 @@ def git_revision() -> str | None:
     # The package's own checkout (editable installs), else the folder the run was started in.
     for where in (Path(__file__).resolve().parent, Path.cwd()):
         try:
-            rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
-                                 timeout=5, check=True).stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            rev = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
             return rev + ("-dirty" if dirty else "")
         except (OSError, subprocess.SubprocessError):
             continue
@@ -131,20 +137,39 @@ def capture_environment(device: str) -> dict[str, Any]:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "device": device,
         "git_revision": git_revision(),
-        "versions": {p: _version(p) for p in ("infercomp", "torch", "transformers", "accelerate",
-                                              "bitsandbytes", "optimum-quanto", "flash-attn", "tokenizers")},
+        "versions": {
+            p: _version(p)
+            for p in (
+                "infercomp",
+                "torch",
+                "transformers",
+                "accelerate",
+                "bitsandbytes",
+                "optimum-quanto",
+                "flash-attn",
+                "tokenizers",
+            )
+        },
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(device)
-        env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 1e9, 2),
-                   cuda=torch.version.cuda, gpu_driver=_nvidia_driver())
+        env.update(
+            gpu=props.name,
+            gpu_memory_gb=round(props.total_memory / 1e9, 2),
+            cuda=torch.version.cuda,
+            gpu_driver=_nvidia_driver(),
+        )
     return env
 
 
 def _nvidia_driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
         return None

@@ -20,8 +20,10 @@ from infercomp.results import CompletionRecord, MethodResult, Results, Summary, 
 # Called with (method name, calls done, calls planned) as a run progresses.
 Progress = Callable[[str, int, int], None]
 
-OOM_REMEDIES = ("out of memory: try use_quantization, cache_implementation 'offloaded', a smaller "
-                "batch_size or fewer max_new_tokens")
+OOM_REMEDIES = (
+    "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller "
+    "batch_size or fewer max_new_tokens"
+)
 
 
 def configure_threads(config: Config) -> int:
@@ -44,8 +46,7 @@ def _physical_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_experiment(config: Config, output_dir: str | Path | None = None,
-                   progress: Progress | None = None) -> Results:
+def run_experiment(config: Config, output_dir: str | Path | None = None, progress: Progress | None = None) -> Results:
     """Run every selected method of `config` and return (and save) the results."""
     from infercomp.engine import Engine
 
@@ -71,8 +72,12 @@ def run_method(engine, method: Method, plan: MethodPlan, progress: Progress | No
     reason = method.skip_reason(engine)
     if reason:
         return MethodResult(status="skipped", reason=reason)
-    base = MethodResult(status="ok", execution=method.execution(engine), fallback=method.fallback_reason(engine),
-                        generation=method.generation_kwargs(engine.config, 1))
+    base = MethodResult(
+        status="ok",
+        execution=method.execution(engine),
+        fallback=method.fallback_reason(engine),
+        generation=method.generation_kwargs(engine.config, 1),
+    )
     try:
         return measure_method(engine, method, plan, base, progress)
     except Exception as exc:  # noqa: BLE001 - any failure of one method must not stop the run
@@ -80,8 +85,9 @@ def run_method(engine, method: Method, plan: MethodPlan, progress: Progress | No
         return base.model_copy(update={"status": "failed", "reason": failure_reason(exc)})
 
 
-def measure_method(engine, method: Method, plan: MethodPlan, record: MethodResult,
-                   progress: Progress | None) -> MethodResult:
+def measure_method(
+    engine, method: Method, plan: MethodPlan, record: MethodResult, progress: Progress | None
+) -> MethodResult:
     import torch
 
     from infercomp.measure import PeakMemory, mean, median
@@ -102,17 +108,19 @@ def measure_method(engine, method: Method, plan: MethodPlan, record: MethodResul
         for done, batch in enumerate(plan.batches, start=1):
             for output in method.run_call(engine, batch):
                 for row in output.rows:
-                    completions.append(CompletionRecord(
-                        prompt_index=row.prompt_index,
-                        completion_index=seen.get(row.prompt_index, 0),
-                        text=engine.decode(row.token_ids),
-                        prompt_tokens=row.prompt_tokens,
-                        new_tokens=len(row.token_ids),
-                        finish=row.finish,
-                        call_index=call_index,
-                        call_time_s=output.seconds,
-                        tokens_per_second=len(row.token_ids) / output.seconds,
-                    ))
+                    completions.append(
+                        CompletionRecord(
+                            prompt_index=row.prompt_index,
+                            completion_index=seen.get(row.prompt_index, 0),
+                            text=engine.decode(row.token_ids),
+                            prompt_tokens=row.prompt_tokens,
+                            new_tokens=len(row.token_ids),
+                            finish=row.finish,
+                            call_index=call_index,
+                            call_time_s=output.seconds,
+                            tokens_per_second=len(row.token_ids) / output.seconds,
+                        )
+                    )
                     seen[row.prompt_index] = seen.get(row.prompt_index, 0) + 1
                 call_index += 1
             if progress:
@@ -123,10 +131,16 @@ def measure_method(engine, method: Method, plan: MethodPlan, record: MethodResul
     new_tokens = sum(c.new_tokens for c in completions)
     latencies = [c.call_time_s for c in completions]
     summary = Summary(
-        calls=len(call_times), completions=len(completions), new_tokens=new_tokens,
-        total_time_s=total_time, tokens_per_second=new_tokens / total_time if total_time else 0.0,
-        latency_mean_s=mean(latencies), latency_median_s=median(latencies),
-        peak_memory_gb=memory.peak_bytes / 1e9, memory_kind=memory.kind, warmup_time_s=warmup_time,
+        calls=len(call_times),
+        completions=len(completions),
+        new_tokens=new_tokens,
+        total_time_s=total_time,
+        tokens_per_second=new_tokens / total_time if total_time else 0.0,
+        latency_mean_s=mean(latencies),
+        latency_median_s=median(latencies),
+        peak_memory_gb=memory.peak_bytes / 1e9,
+        memory_kind=memory.kind,
+        warmup_time_s=warmup_time,
     )
     return record.model_copy(update={"completions": completions, "summary": summary})
 

@@ -34,9 +34,7 @@ class Method:
 
     # What the results record about how a method ran; speculative variants override these.
     def execution(self, engine: Engine | None = None) -> str:
-        return {"single": "batch 1", "fill": "batched", "per_prompt": "beams per prompt"}[
-            self.batching
-        ]
+        return {"single": "batch 1", "fill": "batched", "per_prompt": "beams per prompt"}[self.batching]
 
     def skip_reason(self, engine: Engine) -> str | None:
         """Why this method cannot run with the loaded models and settings, or None."""

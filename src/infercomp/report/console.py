@@ -17,8 +17,18 @@ def comparison_table(results: Results, baseline: str = "standard") -> Table:
     base_tps = base.summary.tokens_per_second if base and base.summary else None
     memory_label = "peak GPU GB" if results.settings.get("device", "cpu").startswith("cuda") else "peak RSS GB"
     table = Table(title=f"infercomp: {results.config.get('main_model')} on {results.settings.get('device')}")
-    for col in ("method", "status", "execution", "completions", "tokens", "time s", "tok/s",
-                "median latency s", memory_label, f"vs {baseline}"):
+    for col in (
+        "method",
+        "status",
+        "execution",
+        "completions",
+        "tokens",
+        "time s",
+        "tok/s",
+        "median latency s",
+        memory_label,
+        f"vs {baseline}",
+    ):
         table.add_column(col, justify="left" if col in ("method", "status", "execution") else "right")
     for name, m in results.methods.items():
         style = STATUS_STYLE[m.status]
@@ -27,9 +37,18 @@ def comparison_table(results: Results, baseline: str = "standard") -> Table:
             continue
         s = m.summary
         speed = f"{s.tokens_per_second / base_tps:.2f}x" if base_tps else "n/a"
-        table.add_row(name, f"[{style}]{m.status}[/]", m.execution or "", str(s.completions),
-                      str(s.new_tokens), f"{s.total_time_s:.2f}", f"{s.tokens_per_second:.1f}",
-                      f"{s.latency_median_s:.3f}", f"{s.peak_memory_gb:.2f}", speed)
+        table.add_row(
+            name,
+            f"[{style}]{m.status}[/]",
+            m.execution or "",
+            str(s.completions),
+            str(s.new_tokens),
+            f"{s.total_time_s:.2f}",
+            f"{s.tokens_per_second:.1f}",
+            f"{s.latency_median_s:.3f}",
+            f"{s.peak_memory_gb:.2f}",
+            speed,
+        )
     return table
 
 
