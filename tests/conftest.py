@@ -55,6 +55,7 @@ def greedy_run(tmp_path_factory):
             "batch_size": 4,
             "max_new_tokens": 24,
             "temperature": 0.0,
+            "repeats": 1,
             "use_speculative_decoding": True,
         },
     )

@@ -32,6 +32,7 @@ def test_random_weights_force_fixed_length_and_say_so(tmp_path):
             "max_new_tokens": 12,
             "num_completions": 1,
             "methods_to_test": ["standard", "batched"],
+            "repeats": 1,
         },
     )
     results = run_experiment(cfg, tmp_path)

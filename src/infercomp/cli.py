@@ -64,17 +64,25 @@ def run(
     set_: SetOpt = None,
     embedded: EmbeddedOpt = False,
     output_dir: Annotated[str | None, typer.Option(help="where results.json goes")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="finish an interrupted run in DIR: run only missing methods")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
-    """Run the methods of a config and write DIR/results.json. No config: quick preset, embedded pair."""
+    """Run the methods of a config and write DIR/results.json. No config: quick preset, embedded pair.
+
+    With --resume DIR and no config, the config stored in DIR/results.json is used."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from infercomp.report.console import print_results
     from infercomp.runner import run_experiment
 
-    cfg = load_config(config, set_, embedded=embedded)
+    if resume and config is None and not set_ and not embedded:
+        cfg = stored_config(resume)
+    else:
+        cfg = load_config(config, set_, embedded=embedded)
     quiet_transformers()
-    directory = output_dir or cfg.output_dir
+    directory = resume or output_dir or cfg.output_dir
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -93,7 +101,7 @@ def run(
 
         if not quiet:
             err.print(f"loading {cfg.main_model} (+ {cfg.assistant_model}) ...", highlight=False)
-        results = run_experiment(cfg, directory, progress=progress)
+        results = run_experiment(cfg, directory, progress=progress, resume=resume is not None)
     print_results(results, out)
     out.print(f"results: {os.path.join(directory, 'results.json')}", highlight=False)
 
@@ -114,6 +122,38 @@ def plan(
         return
     for p in plans:
         out.print(f"{p.method}: {len(p.batches)} calls {p.batches}", highlight=False)
+
+
+def stored_config(directory: str):
+    from pathlib import Path
+
+    from infercomp.config import ConfigError, validate_config
+
+    path = Path(directory) / "results.json"
+    if not path.exists():
+        raise ConfigError(f"resume: {path} not found")
+    return validate_config(json.loads(path.read_text())["config"])
+
+
+@app.command()
+@one_line_errors
+def maxbatch(
+    config: ConfigArg = None,
+    method: Annotated[str, typer.Option("--method", help="a batched method, e.g. batched")] = "batched",
+    set_: SetOpt = None,
+    embedded: EmbeddedOpt = False,
+    limit: Annotated[int, typer.Option(help="largest batch size to try")] = 256,
+) -> None:
+    """Find the largest batch size METHOD runs at without running out of memory."""
+    from infercomp.maxbatch import find_max_batch
+
+    quiet_transformers()
+    found = find_max_batch(load_config(config, set_, embedded=embedded), method, limit)
+    for n, ok in found["trials"]:
+        out.print(f"batch {n:5d}: {'fits' if ok else 'out of memory'}", highlight=False)
+    if found["note"]:
+        out.print(f"note: {found['note']}", highlight=False)
+    print(json.dumps({k: v for k, v in found.items() if k != "trials"}))
 
 
 @app.command()
@@ -149,6 +189,10 @@ def quiet_transformers() -> None:
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         app()
     except KeyboardInterrupt:

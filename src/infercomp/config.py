@@ -60,6 +60,10 @@ class Config(BaseModel):
     device: str = "auto"
     num_threads: int | None = Field(None, ge=1)
     warmup_runs: int = Field(1, ge=0)
+    repeats: int = Field(3, ge=1)
+    interleave: bool = False
+    isolation: Literal["auto", "process", "none"] = "auto"
+    baseline_method: str = "standard"
     fixed_length: bool = False
     output_dir: str = "results"
     trust_remote_code: bool = False
@@ -94,6 +98,14 @@ class Config(BaseModel):
             raise ValueError(f"unknown method {unknown[0]!r}; allowed: {', '.join(known)}")
         return names
 
+    @field_validator("baseline_method")
+    @classmethod
+    def _baseline_known(cls, name: str) -> str:
+        known = method_names()
+        if name not in known:
+            raise ValueError(f"unknown method {name!r}; allowed: {', '.join(known)}")
+        return name
+
     @field_validator("device")
     @classmethod
     def _device_form(cls, device: str) -> str:
@@ -107,6 +119,15 @@ class Config(BaseModel):
             raise ValueError(
                 f"num_completions: a list needs one entry per prompt ({len(self.prompts)}); "
                 f"got {len(self.num_completions)} entries"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _interleave_needs_one_process(self) -> Config:
+        if self.interleave and self.isolation == "process":
+            raise ValueError(
+                "interleave: runs methods in turn inside one process, so it needs isolation 'none' or "
+                "'auto'; got isolation 'process'"
             )
         return self
 
@@ -146,7 +167,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{msg}"
 
 
-def _validate(data: dict[str, Any]) -> Config:
+def validate_config(data: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -204,4 +225,4 @@ def load_config(
         for text in overrides or []:
             key, value = parse_override(text)
             data[key] = value
-    return _validate(data)
+    return validate_config(data)

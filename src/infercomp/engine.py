@@ -6,13 +6,15 @@ tokenizes, generates, times and turns the output into per-completion rows.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import StoppingCriteriaList
 
 from infercomp.config import Config
-from infercomp.measure import count_new_tokens, timed_call
+from infercomp.measure.timing import StepClock, count_new_tokens, synchronize
 from infercomp.models import (
     ModelLoadError,
     Settings,
@@ -36,11 +38,14 @@ class Row:
 
 @dataclass
 class CallOutput:
-    """One generate call: its wall time and its rows."""
+    """One generate call: its wall time, latency breakdown and rows."""
 
     seconds: float
     rows: list[Row]
     batch_rows: int  # rows in the input batch (before beams / returned sequences)
+    ttft_s: float | None = None  # prefill and first token
+    inter_token_latency_s: float | None = None  # decode seconds per generated position
+    context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
 
 
 class Engine:
@@ -127,10 +132,14 @@ class Engine:
         """One timed generate call over the given prompts (left-padded into one batch)."""
         texts = [self.config.prompts[i] for i in prompt_indices]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.settings.device)
-        call_kwargs = {**self.generation_defaults(), **kwargs}
+        clock = StepClock(self.settings.device)
+        call_kwargs = {**self.generation_defaults(), **kwargs, "stopping_criteria": StoppingCriteriaList([clock])}
         if use_assistant:
             call_kwargs["assistant_model"] = self.assistant
-        out, seconds = timed_call(lambda: self.main.generate(**enc, **call_kwargs), self.settings.device)
+        clock.begin()
+        out = self.main.generate(**enc, **call_kwargs)
+        synchronize(self.settings.device)
+        seconds = time.perf_counter() - clock.start
         new = out[:, enc["input_ids"].shape[1] :].tolist()  # (rows, new tokens)
         per_input = len(new) // len(prompt_indices)  # beams / returned sequences per input row
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
@@ -139,7 +148,14 @@ class Engine:
             n, finish = count_new_tokens(ids, self.eos_ids, self.settings.fixed_length)
             src = r // per_input
             rows.append(Row(prompt_indices[src], int(prompt_lens[src]), ids[:n], finish))
-        return CallOutput(seconds=seconds, rows=rows, batch_rows=len(prompt_indices))
+        return CallOutput(
+            seconds=seconds,
+            rows=rows,
+            batch_rows=len(prompt_indices),
+            ttft_s=clock.ttft_s(),
+            inter_token_latency_s=clock.inter_token_latency_s(),
+            context_tokens=int(out.shape[1]),
+        )
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
 
 
@@ -30,22 +30,73 @@ class CompletionRecord(BaseModel):
     prompt_tokens: int
     new_tokens: int  # generated tokens up to and including the first EOS; no padding
     finish: Literal["eos", "length"]
-    call_index: int  # which timed generate call produced it
-    call_time_s: float  # wall time of that call (shared by the rows of a batch)
+    call_index: int  # which planned generate call produced it
+    call_time_s: float  # median over repeats of that call's wall time (shared by a batch's rows)
+    call_times_s: list[float] = Field(default_factory=list)  # that call's wall time in each repeat
     tokens_per_second: float  # new_tokens / call_time_s
 
 
+class Stats(BaseModel):
+    median: float | None
+    p90: float | None
+    min: float | None
+    max: float | None
+    cv: float | None  # coefficient of variation: stdev / mean
+
+
+class Speedup(BaseModel):
+    baseline: str
+    value: float  # median tokens/s over the baseline's median tokens/s
+    ci95: tuple[float, float]  # percentile bootstrap over repeats
+
+
+class Memory(BaseModel):
+    cpu_rss_peak_gb: float  # whole process, sampled every 5 ms
+    gpu_allocated_peak_gb: float | None = None  # torch.cuda.max_memory_allocated
+    gpu_reserved_peak_gb: float | None = None  # torch.cuda.max_memory_reserved (allocator cache)
+    nvml_used_peak_gb: float | None = None  # device memory in use as NVML reports it
+    weights_gb: float  # parameters and buffers of the models this method uses
+    kv_cache_gb: float  # layers x KV heads x head_dim x 2 x dtype bytes x tokens x rows, largest call
+    other_gb: float | None  # peak (GPU allocated, or CPU RSS) minus weights and KV cache
+
+
+class Roofline(BaseModel):
+    bytes_per_step_gb: float | None = None  # weights + KV cache a decode step must read
+    step_time_s: float | None = None  # median inter-token latency
+    achieved_gbs: float | None = None
+    bandwidth_gbs: float | None = None  # measured device copy bandwidth
+    share: float | None = None  # achieved / bandwidth
+    unavailable: str | None = None
+
+
+class Energy(BaseModel):
+    joules: float | None = None
+    joules_per_token: float | None = None
+    unavailable: str | None = None  # "not available: ..." where there is no counter
+
+
 class Summary(BaseModel):
-    calls: int
+    repeats: int
+    calls: int  # planned generate calls per repeat
     completions: int
-    new_tokens: int
-    total_time_s: float  # sum of the timed calls' wall times (warm-up excluded)
-    tokens_per_second: float  # new_tokens / total_time_s
+    new_tokens: int  # per repeat
+    total_time_s: float  # median over repeats of the summed call wall times (warm-up excluded)
+    total_time_s_runs: list[float]
+    tokens_per_second: float  # median over repeats of new_tokens / total time
+    tokens_per_second_runs: list[float]  # one figure per repeat
+    tokens_per_second_stats: Stats
     latency_mean_s: float  # per completion: the wall time of the call it came from
     latency_median_s: float
-    peak_memory_gb: float
+    ttft_s: float | None  # median over calls and repeats: time to the first new token (prefill)
+    ttft_p90_s: float | None = None
+    inter_token_latency_s: float | None  # median over calls and repeats of decode seconds per token
+    peak_memory_gb: float  # GPU: peak allocated; CPU: peak process RSS
     memory_kind: str  # "cuda_max_memory_allocated" or "process_rss"
-    warmup_time_s: float | None = None  # wall time of the first (untimed) warm-up call
+    memory: Memory | None = None
+    roofline: Roofline | None = None
+    energy: Energy | None = None
+    speedup: Speedup | None = None  # against config.baseline_method
+    warmup_time_s: float | None = None  # the first (untimed) warm-up call: compile, allocator growth
 
 
 class MethodResult(BaseModel):
@@ -66,6 +117,7 @@ class Results(BaseModel):
     models: dict[str, Any] = Field(default_factory=dict)
     environment: dict[str, Any] = Field(default_factory=dict)
     methods: dict[str, MethodResult] = Field(default_factory=dict)
+    incomplete: list[str] = Field(default_factory=list)  # planned methods not yet run (resume runs them)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -135,6 +187,7 @@ def capture_environment(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "mkl_num_threads": os.environ.get("MKL_NUM_THREADS"),
         "device": device,
         "git_revision": git_revision(),
         "versions": {

@@ -1,29 +1,48 @@
 """The run: config -> plan -> engine -> each method's calls, measured -> results on disk.
 
-Each method runs inside its own try: one that raises (or runs out of memory) is recorded
-`failed` with its reason and the rest continue. Results are saved after every method, so an
-interrupted run keeps everything already measured.
+Each method is warmed up, then timed over `repeats` passes of all its planned calls. A method
+that raises (or runs out of memory) is recorded `failed` with its reason and the rest continue.
+With isolation 'process' (the default on GPU) each method runs in a fresh Python process, so state
+one method leaves behind (allocator caches, compiled graphs, mutated generation configs) cannot
+touch the next. Results are saved after every method; `resume=True` runs only what is missing.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from infercomp.config import Config
+from infercomp.config import Config, ConfigError
 from infercomp.methods import get_method
 from infercomp.methods.base import Method
 from infercomp.plan import MethodPlan, make_plan
-from infercomp.results import CompletionRecord, MethodResult, Results, Summary, capture_environment
+from infercomp.results import (
+    CompletionRecord,
+    Energy,
+    Memory,
+    MethodResult,
+    Results,
+    Roofline,
+    Speedup,
+    Stats,
+    Summary,
+    capture_environment,
+)
 
 # Called with (method name, calls done, calls planned) as a run progresses.
 Progress = Callable[[str, int, int], None]
 
 OOM_REMEDIES = (
-    "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller "
-    "batch_size or fewer max_new_tokens"
+    "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller batch_size "
+    "or fewer max_new_tokens"
 )
+SPECULATIVE_ROOFLINE = "not defined for draft-and-verify: a main-model pass scores several tokens"
 
 
 def configure_threads(config: Config) -> int:
@@ -46,103 +65,381 @@ def _physical_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_experiment(config: Config, output_dir: str | Path | None = None, progress: Progress | None = None) -> Results:
-    """Run every selected method of `config` and return (and save) the results."""
-    from infercomp.engine import Engine
+def isolation_mode(config: Config) -> str:
+    if config.isolation != "auto":
+        return config.isolation
+    if config.interleave:
+        return "none"
+    import torch
 
-    configure_threads(config)
-    plans = make_plan(config)
-    need_assistant = any(get_method(p.method).name.endswith("_speculative") for p in plans)
-    engine = Engine.load(config, need_assistant)
-    results = Results(
-        config=config.model_dump(mode="json"),
-        settings=engine.settings.as_record(),
-        models=engine.describe_models(),
-        environment=capture_environment(engine.settings.device),
-    )
+    on_gpu = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
+    return "process" if on_gpu else "none"
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def run_experiment(
+    config: Config, output_dir: str | Path | None = None, progress: Progress | None = None, resume: bool = False
+) -> Results:
+    """Run every selected method of `config`; save after each; return the results.
+
+    With `resume`, an existing results.json in the output folder is kept and only the methods it
+    lacks are run (its config must match, apart from the output folder).
+    """
     out_dir = Path(output_dir if output_dir is not None else config.output_dir)
-    for plan in plans:
-        results.methods[plan.method] = run_method(engine, get_method(plan.method), plan, progress)
-        results.save(out_dir)
+    plans = make_plan(config)
+    results = load_for_resume(config, out_dir) if resume else None
+    todo = [p for p in plans if results is None or p.method not in results.methods]
+    if results is None:
+        results = Results(config=config.model_dump(mode="json"))
+    results.incomplete = [p.method for p in todo]
+    if todo:
+        if isolation_mode(config) == "process":
+            _run_isolated(config, todo, results, out_dir, progress)
+        else:
+            _run_in_process(config, todo, results, out_dir, progress)
+    results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
+    annotate_speedups(results, config.baseline_method)
+    results.incomplete = []
     results.save(out_dir)
     return results
 
 
-def run_method(engine, method: Method, plan: MethodPlan, progress: Progress | None = None) -> MethodResult:
-    reason = method.skip_reason(engine)
-    if reason:
-        return MethodResult(status="skipped", reason=reason)
-    base = MethodResult(
-        status="ok",
-        execution=method.execution(engine),
-        fallback=method.fallback_reason(engine),
-        generation=method.generation_kwargs(engine.config, 1),
-    )
-    try:
-        return measure_method(engine, method, plan, base, progress)
-    except Exception as exc:  # noqa: BLE001 - any failure of one method must not stop the run
-        engine.free()
-        return base.model_copy(update={"status": "failed", "reason": failure_reason(exc)})
+def load_for_resume(config: Config, out_dir: Path) -> Results | None:
+    if not (out_dir / "results.json").exists():
+        return None
+    previous = Results.load(out_dir)
+    mine = config.model_dump(mode="json")
+    theirs = dict(previous.config)
+    mine.pop("output_dir"), theirs.pop("output_dir", None)
+    if mine != theirs:
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise ConfigError(
+            f"resume: the config differs from the one in {out_dir}/results.json (fields: {', '.join(changed)})"
+        )
+    return previous
 
 
-def measure_method(
-    engine, method: Method, plan: MethodPlan, record: MethodResult, progress: Progress | None
-) -> MethodResult:
-    import torch
+def _run_in_process(config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress) -> None:
+    from infercomp.engine import Engine
+    from infercomp.measure.bandwidth import measure_bandwidth_gbs
 
-    from infercomp.measure import PeakMemory, mean, median
+    configure_threads(config)
+    need_assistant = any(get_method(p.method).name.endswith("_speculative") for p in todo)
+    engine = Engine.load(config, need_assistant)
+    if not results.environment:
+        results.settings = engine.settings.as_record()
+        results.models = engine.describe_models()
+        results.environment = capture_environment(engine.settings.device)
+        results.environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
+    bandwidth = results.environment.get("memory_bandwidth_gbs")
+    runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]
+    if config.interleave:
+        # A B C A B C ...: slow drift (thermal, other load) spreads over all methods alike.
+        for run in runs:
+            run.warm_up()
+        for repeat in range(config.repeats):
+            for run in runs:
+                run.measure_repeat(repeat, progress)
+        for run in runs:
+            results.methods[run.method.name] = run.result()
+        results.save(out_dir)
+        return
+    for run in runs:
+        run.warm_up()
+        for repeat in range(config.repeats):
+            run.measure_repeat(repeat, progress)
+        results.methods[run.method.name] = run.result()
+        results.incomplete.remove(run.method.name)
+        results.save(out_dir)
 
-    warmup_time = None
-    for i in range(engine.config.warmup_runs):
-        # Warm-up: the first call pays one-time costs (allocator growth, kernel selection,
-        # compilation); it is timed for the record but kept out of every figure.
-        outputs = method.run_call(engine, plan.batches[0])
-        if i == 0:
-            warmup_time = sum(o.seconds for o in outputs)
-    torch.manual_seed(engine.config.seed)  # sampling methods draw the same numbers in any order
 
-    completions: list[CompletionRecord] = []
-    seen: dict[int, int] = {}
-    call_index = 0
-    with PeakMemory(engine.settings.device) as memory:
-        for done, batch in enumerate(plan.batches, start=1):
-            for output in method.run_call(engine, batch):
-                for row in output.rows:
-                    completions.append(
-                        CompletionRecord(
-                            prompt_index=row.prompt_index,
-                            completion_index=seen.get(row.prompt_index, 0),
-                            text=engine.decode(row.token_ids),
-                            prompt_tokens=row.prompt_tokens,
-                            new_tokens=len(row.token_ids),
-                            finish=row.finish,
-                            call_index=call_index,
-                            call_time_s=output.seconds,
-                            tokens_per_second=len(row.token_ids) / output.seconds,
-                        )
-                    )
-                    seen[row.prompt_index] = seen.get(row.prompt_index, 0) + 1
-                call_index += 1
+def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress) -> None:
+    """One fresh process per method; a crash (even a segfault) is recorded as that method's failure."""
+    with tempfile.TemporaryDirectory(prefix="infercomp-") as tmp:
+        config_path = Path(tmp) / "config.json"
+        config_path.write_text(config.model_dump_json())
+        for plan in todo:
+            out = Path(tmp) / f"{plan.method}.json"
+            proc = subprocess.run(
+                [sys.executable, "-m", "infercomp.worker", str(config_path), plan.method, str(out)],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode == 0 and out.exists():
+                payload = json.loads(out.read_text())
+                if not results.environment:
+                    results.settings, results.models = payload["settings"], payload["models"]
+                    results.environment = payload["environment"]
+                results.methods[plan.method] = MethodResult.model_validate(payload["result"])
+            else:
+                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                results.methods[plan.method] = MethodResult(
+                    status="failed", reason=f"worker process exited with code {proc.returncode}: {tail}"
+                )
             if progress:
-                progress(method.name, done, len(plan.batches))
+                progress(plan.method, len(plan.batches), len(plan.batches))
+            results.incomplete.remove(plan.method)
+            results.save(out_dir)
 
-    call_times: dict[int, float] = {c.call_index: c.call_time_s for c in completions}
-    total_time = sum(call_times.values())
-    new_tokens = sum(c.new_tokens for c in completions)
-    latencies = [c.call_time_s for c in completions]
-    summary = Summary(
-        calls=len(call_times),
-        completions=len(completions),
-        new_tokens=new_tokens,
-        total_time_s=total_time,
-        tokens_per_second=new_tokens / total_time if total_time else 0.0,
-        latency_mean_s=mean(latencies),
-        latency_median_s=median(latencies),
-        peak_memory_gb=memory.peak_bytes / 1e9,
-        memory_kind=memory.kind,
-        warmup_time_s=warmup_time,
-    )
-    return record.model_copy(update={"completions": completions, "summary": summary})
+
+def run_one_method(config: Config, method_name: str) -> dict:
+    """What a worker process does: load, run one method, return everything the parent records."""
+    from infercomp.engine import Engine
+    from infercomp.measure.bandwidth import measure_bandwidth_gbs
+
+    configure_threads(config)
+    plan = next(p for p in make_plan(config) if p.method == method_name)
+    engine = Engine.load(config, need_assistant=method_name.endswith("_speculative"))
+    environment = capture_environment(engine.settings.device)
+    environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
+    run = MethodRun(engine, get_method(method_name), plan, environment["memory_bandwidth_gbs"])
+    run.warm_up()
+    for repeat in range(config.repeats):
+        run.measure_repeat(repeat, None)
+    return {
+        "result": run.result().model_dump(mode="json"),
+        "settings": engine.settings.as_record(),
+        "models": engine.describe_models(),
+        "environment": environment,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# One method's measurement
+
+
+@dataclass
+class RepeatSample:
+    total_time_s: float
+    new_tokens: int
+    call_times: list[float]
+    ttfts: list[float]
+    itls: list[float]
+
+
+@dataclass
+class MethodRun:
+    """One method's state across warm-up and repeats; any exception turns it into `failed`."""
+
+    engine: object
+    method: Method
+    plan: MethodPlan
+    bandwidth_gbs: float | None
+    error: str | None = None
+    skip: str | None = None
+    warmup_time_s: float | None = None
+    samples: list[RepeatSample] = field(default_factory=list)
+    completions: list[CompletionRecord] = field(default_factory=list)
+    peaks: list = field(default_factory=list)
+    joules: float | None = None
+    energy_unavailable: str | None = None
+    max_context: int = 0
+    max_rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.skip = self.method.skip_reason(self.engine)
+
+    @property
+    def active(self) -> bool:
+        return self.skip is None and self.error is None
+
+    def _guard(self, fn) -> None:
+        if not self.active:
+            return
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - any failure of one method must not stop the run
+            self.error = failure_reason(exc)
+            self.engine.free()
+
+    def warm_up(self) -> None:
+        def go() -> None:
+            for i in range(self.engine.config.warmup_runs):
+                # The first call pays one-time costs (allocator growth, kernel selection,
+                # compilation): timed for the record, kept out of every figure.
+                outputs = self.method.run_call(self.engine, self.plan.batches[0])
+                if i == 0:
+                    self.warmup_time_s = sum(o.seconds for o in outputs)
+
+        self._guard(go)
+
+    def measure_repeat(self, repeat: int, progress: Progress | None) -> None:
+        self._guard(lambda: self._measure(repeat, progress))
+
+    def _measure(self, repeat: int, progress: Progress | None) -> None:
+        import torch
+
+        from infercomp.measure.energy import EnergyMeter
+        from infercomp.measure.memory import PeakMemory
+
+        engine = self.engine
+        # Same seed every repeat: sampled texts repeat exactly, so repeats differ only in timing.
+        torch.manual_seed(engine.config.seed)
+        sample = RepeatSample(0.0, 0, [], [], [])
+        seen: dict[int, int] = {}
+        call_index = 0
+        with PeakMemory(engine.settings.device) as memory, EnergyMeter(engine.settings.device) as energy:
+            for done, batch in enumerate(self.plan.batches, start=1):
+                for output in self.method.run_call(engine, batch):
+                    sample.call_times.append(output.seconds)
+                    sample.total_time_s += output.seconds
+                    if output.ttft_s is not None:
+                        sample.ttfts.append(output.ttft_s)
+                    if output.inter_token_latency_s is not None:
+                        sample.itls.append(output.inter_token_latency_s)
+                    self.max_context = max(self.max_context, output.context_tokens)
+                    self.max_rows = max(self.max_rows, len(output.rows))
+                    for row in output.rows:
+                        sample.new_tokens += len(row.token_ids)
+                        if repeat == 0:
+                            self.completions.append(
+                                CompletionRecord(
+                                    prompt_index=row.prompt_index,
+                                    completion_index=seen.get(row.prompt_index, 0),
+                                    text=engine.decode(row.token_ids),
+                                    prompt_tokens=row.prompt_tokens,
+                                    new_tokens=len(row.token_ids),
+                                    finish=row.finish,
+                                    call_index=call_index,
+                                    call_time_s=output.seconds,
+                                    tokens_per_second=0.0,
+                                )
+                            )
+                            seen[row.prompt_index] = seen.get(row.prompt_index, 0) + 1
+                    call_index += 1
+                if progress:
+                    progress(
+                        self.method.name,
+                        done + repeat * len(self.plan.batches),
+                        len(self.plan.batches) * engine.config.repeats,
+                    )
+        self.samples.append(sample)
+        self.peaks.append(memory.peaks)
+        if energy.joules is not None:
+            self.joules = (self.joules or 0.0) + energy.joules
+        self.energy_unavailable = energy.unavailable
+
+    def result(self) -> MethodResult:
+        engine = self.engine
+        if self.skip:
+            return MethodResult(status="skipped", reason=self.skip)
+        record = MethodResult(
+            status="ok",
+            execution=self.method.execution(engine),
+            fallback=self.method.fallback_reason(engine),
+            generation=self.method.generation_kwargs(engine.config, 1),
+        )
+        if self.error:
+            return record.model_copy(update={"status": "failed", "reason": self.error})
+        for c in self.completions:
+            c.call_times_s = [s.call_times[c.call_index] for s in self.samples]
+            c.call_time_s = _median(c.call_times_s)
+            c.tokens_per_second = c.new_tokens / c.call_time_s
+        return record.model_copy(update={"completions": self.completions, "summary": self.summary()})
+
+    def summary(self) -> Summary:
+        from infercomp.measure.stats import describe, median, percentile
+
+        rates = [s.new_tokens / s.total_time_s for s in self.samples]
+        latencies = [c.call_time_s for c in self.completions]
+        ttfts = [t for s in self.samples for t in s.ttfts]
+        itls = [t for s in self.samples for t in s.itls]
+        memory = self.memory()
+        on_gpu = self.engine.settings.device.startswith("cuda")
+        tokens = self.samples[0].new_tokens
+        return Summary(
+            repeats=len(self.samples),
+            calls=len(self.samples[0].call_times),
+            completions=len(self.completions),
+            new_tokens=tokens,
+            total_time_s=median([s.total_time_s for s in self.samples]),
+            total_time_s_runs=[s.total_time_s for s in self.samples],
+            tokens_per_second=median(rates),
+            tokens_per_second_runs=rates,
+            tokens_per_second_stats=Stats(**describe(rates)),
+            latency_mean_s=sum(latencies) / len(latencies),
+            latency_median_s=median(latencies),
+            ttft_s=median(ttfts),
+            ttft_p90_s=percentile(ttfts, 90),
+            inter_token_latency_s=median(itls),
+            peak_memory_gb=memory.gpu_allocated_peak_gb if on_gpu else memory.cpu_rss_peak_gb,
+            memory_kind="cuda_max_memory_allocated" if on_gpu else "process_rss",
+            memory=memory,
+            roofline=self.roofline(memory, median(itls)),
+            energy=Energy(joules=self.joules, joules_per_token=self.joules / (tokens * len(self.samples)))
+            if self.joules is not None
+            else Energy(unavailable=self.energy_unavailable),
+            warmup_time_s=self.warmup_time_s,
+        )
+
+    def models_used(self) -> list:
+        engine = self.engine
+        uses_assistant = self.method.name.endswith("_speculative") and engine.assistant is not None
+        return [engine.main] + ([engine.assistant] if uses_assistant else [])
+
+    def memory(self) -> Memory:
+        from infercomp.measure.memory import kv_bytes_per_token, weight_bytes
+
+        def peak(attr: str) -> float | None:
+            values = [getattr(p, attr) for p in self.peaks if getattr(p, attr) is not None]
+            return max(values) if values else None
+
+        models = self.models_used()
+        weights = sum(weight_bytes(m) for m in models) / 1e9
+        kv = sum(kv_bytes_per_token(m) for m in models) * self.max_context * self.max_rows / 1e9
+        on_gpu = self.engine.settings.device.startswith("cuda")
+        measured = peak("gpu_allocated_peak_gb") if on_gpu else peak("cpu_rss_peak_gb")
+        return Memory(
+            cpu_rss_peak_gb=peak("cpu_rss_peak_gb"),
+            gpu_allocated_peak_gb=peak("gpu_allocated_peak_gb"),
+            gpu_reserved_peak_gb=peak("gpu_reserved_peak_gb"),
+            nvml_used_peak_gb=peak("nvml_used_peak_gb"),
+            weights_gb=weights,
+            kv_cache_gb=kv,
+            other_gb=None if measured is None else measured - weights - kv,
+        )
+
+    def roofline(self, memory: Memory, step_time: float | None) -> Roofline:
+        """Bytes one decode step must read (all weights once, plus the KV cache at the mean
+        context) over the measured step time, against the measured copy bandwidth."""
+        if self.method.name.endswith("_speculative") and self.engine.assistant is not None:
+            return Roofline(unavailable=SPECULATIVE_ROOFLINE)
+        if step_time is None or not self.bandwidth_gbs:
+            return Roofline(unavailable="no decode steps were timed")
+        # Mean context over the decode is about the prompt plus half the new tokens: half of the
+        # largest call's cache is read on an average step.
+        step_bytes_gb = memory.weights_gb + memory.kv_cache_gb / 2
+        achieved = step_bytes_gb / step_time
+        return Roofline(
+            bytes_per_step_gb=step_bytes_gb,
+            step_time_s=step_time,
+            achieved_gbs=achieved,
+            bandwidth_gbs=self.bandwidth_gbs,
+            share=achieved / self.bandwidth_gbs,
+        )
+
+
+def _median(values: list[float]) -> float:
+    from infercomp.measure.stats import median
+
+    return median(values)
+
+
+def annotate_speedups(results: Results, baseline: str) -> None:
+    """Each ok method's tokens/s over the baseline's, with a bootstrap interval over repeats."""
+    from infercomp.measure.stats import bootstrap_ratio
+
+    base = results.methods.get(baseline)
+    if base is None or base.summary is None:
+        return
+    for m in results.methods.values():
+        if m.summary is None:
+            continue
+        value, (lo, hi) = bootstrap_ratio(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
+        m.summary.speedup = Speedup(baseline=baseline, value=value, ci95=(lo, hi))
 
 
 def failure_reason(exc: BaseException) -> str:

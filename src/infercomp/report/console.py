@@ -11,43 +11,53 @@ from infercomp.results import Results
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
 
 
-def comparison_table(results: Results, baseline: str = "standard") -> Table:
-    """One row per method; speedup is tokens/s over the baseline method's (same run)."""
-    base = results.methods.get(baseline)
-    base_tps = base.summary.tokens_per_second if base and base.summary else None
-    memory_label = "peak GPU GB" if results.settings.get("device", "cpu").startswith("cuda") else "peak RSS GB"
-    table = Table(title=f"infercomp: {results.config.get('main_model')} on {results.settings.get('device')}")
-    for col in (
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def comparison_table(results: Results) -> Table:
+    """One row per method: medians over repeats, spread, speedup with its 95 % interval."""
+    on_gpu = results.settings.get("device", "cpu").startswith("cuda")
+    memory_label = "peak GPU GB" if on_gpu else "peak RSS GB"
+    repeats = results.config.get("repeats", 1)
+    title = f"infercomp: {results.config.get('main_model')} on {results.settings.get('device')}, median of {repeats}"
+    table = Table(title=title)
+    columns = (
         "method",
         "status",
         "execution",
-        "completions",
         "tokens",
-        "time s",
         "tok/s",
-        "median latency s",
+        "cv %",
+        "speedup [95% CI]",
+        "TTFT ms",
+        "ITL ms",
         memory_label,
-        f"vs {baseline}",
-    ):
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col in ("method", "status", "execution") else "right")
     for name, m in results.methods.items():
         style = STATUS_STYLE[m.status]
         if m.summary is None:
-            table.add_row(name, f"[{style}]{m.status}[/]", m.execution or "", *[""] * 7)
+            table.add_row(name, f"[{style}]{m.status}[/]", m.execution or "", *[""] * (len(columns) - 3))
             continue
         s = m.summary
-        speed = f"{s.tokens_per_second / base_tps:.2f}x" if base_tps else "n/a"
+        cv = s.tokens_per_second_stats.cv
+        speed = "n/a"
+        if s.speedup is not None:
+            lo, hi = s.speedup.ci95
+            speed = f"{s.speedup.value:.2f}x [{lo:.2f}, {hi:.2f}]"
         table.add_row(
             name,
             f"[{style}]{m.status}[/]",
             m.execution or "",
-            str(s.completions),
             str(s.new_tokens),
-            f"{s.total_time_s:.2f}",
             f"{s.tokens_per_second:.1f}",
-            f"{s.latency_median_s:.3f}",
-            f"{s.peak_memory_gb:.2f}",
+            "" if cv is None else f"{cv * 100:.1f}",
             speed,
+            _ms(s.ttft_s),
+            _ms(s.inter_token_latency_s),
+            f"{s.peak_memory_gb:.2f}",
         )
     return table
 

@@ -1,0 +1,47 @@
+"""Energy from NVML's total-energy counter (millijoules since driver load), where the GPU has one."""
+
+from __future__ import annotations
+
+
+class EnergyMeter:
+    """Joules spent by the whole GPU over a `with` block, or a reason why there is no figure."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.joules: float | None = None
+        self.unavailable: str | None = None
+        self._handle = None
+        self._start = None
+        if not device.startswith("cuda"):
+            self.unavailable = "not available: no GPU energy counter on CPU"
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            index = int(device.split(":")[1]) if ":" in device else 0
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+        except ImportError:
+            self.unavailable = "not available: nvidia-ml-py is not installed (pip install 'infercomp[gpu]')"
+        except Exception as exc:  # noqa: BLE001 - older GPUs and some drivers lack the counter
+            self.unavailable = f"not available: NVML energy counter unsupported ({type(exc).__name__})"
+
+    def __enter__(self) -> EnergyMeter:
+        if self._handle is not None:
+            import pynvml
+
+            from infercomp.measure.timing import synchronize
+
+            synchronize(self.device)
+            self._start = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None and self._start is not None:
+            import pynvml
+
+            from infercomp.measure.timing import synchronize
+
+            synchronize(self.device)
+            self.joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) - self._start) / 1000.0

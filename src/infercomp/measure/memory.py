@@ -1,0 +1,103 @@
+"""Memory: measured peaks over a block, and the analytic split of what a model run must hold."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+GB = 1e9
+
+
+@dataclass
+class MemoryPeaks:
+    cpu_rss_peak_gb: float
+    gpu_allocated_peak_gb: float | None = None
+    gpu_reserved_peak_gb: float | None = None
+    nvml_used_peak_gb: float | None = None  # whole device, all processes, as the driver sees it
+
+
+class PeakMemory:
+    """Peaks over a `with` block.
+
+    Always: the process's resident set size, sampled by a thread every few milliseconds. On CUDA
+    also `max_memory_allocated` / `max_memory_reserved` after a reset (what PyTorch's tensors and
+    its caching allocator held) and, where nvidia-ml-py is installed, the device's used memory as
+    the driver reports it (includes the CUDA context and other processes).
+    """
+
+    def __init__(self, device: str, interval_s: float = 0.005):
+        self.device = device
+        self.interval_s = interval_s
+        self.on_gpu = device.startswith("cuda")
+        self.rss_peak = 0
+        self.nvml_peak: int | None = None
+        self._nvml_handle = _nvml_handle(device) if self.on_gpu else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.peaks: MemoryPeaks | None = None
+
+    def _sample(self) -> None:
+        import psutil
+
+        proc = psutil.Process()
+        while True:
+            self.rss_peak = max(self.rss_peak, proc.memory_info().rss)
+            if self._nvml_handle is not None:
+                import pynvml
+
+                used = pynvml.nvmlDeviceGetMemoryInfo(self._nvml_handle).used
+                self.nvml_peak = max(self.nvml_peak or 0, used)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        if self.on_gpu:
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        peaks = MemoryPeaks(cpu_rss_peak_gb=0.0)
+        if self.on_gpu:
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            peaks.gpu_allocated_peak_gb = torch.cuda.max_memory_allocated(self.device) / GB
+            peaks.gpu_reserved_peak_gb = torch.cuda.max_memory_reserved(self.device) / GB
+        self._stop.set()
+        self._thread.join()
+        peaks.cpu_rss_peak_gb = self.rss_peak / GB
+        peaks.nvml_used_peak_gb = None if self.nvml_peak is None else self.nvml_peak / GB
+        self.peaks = peaks
+
+
+def _nvml_handle(device: str):
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return pynvml.nvmlDeviceGetHandleByIndex(index)
+    except Exception:  # noqa: BLE001 - NVML is optional: absent package, driver, or permission
+        return None
+
+
+def weight_bytes(model) -> int:
+    """Bytes the model's parameters and buffers occupy (packed 4-bit weights counted as stored)."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+def kv_bytes_per_token(model) -> int:
+    """K and V for one token across all layers: layers x KV heads x head_dim x 2 x bytes."""
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    elem = next(model.parameters()).element_size()
+    if elem < 2:  # quantized weights: the cache is kept in the compute dtype
+        elem = 2
+    return cfg.num_hidden_layers * kv_heads * head_dim * 2 * elem

@@ -1,0 +1,266 @@
+"""Measurements: agreement with an independent clock, repeats and statistics, interrupt and
+resume, isolation, the batch-size search."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from infercomp.config import load_config
+from infercomp.maxbatch import search_max_batch
+from infercomp.measure.stats import bootstrap_ratio, describe, percentile
+from infercomp.results import Results
+from infercomp.runner import run_experiment
+
+
+def test_reported_rate_agrees_with_an_independent_timing(embedded_pair, tmp_path):
+    """The tool's tokens/s for `standard` vs a plain perf_counter around the same generate call.
+
+    The independent clock runs before and after the tool's run (bracketing slow drift on a shared
+    machine); a burst of outside load can still spoil one attempt, so up to three are made.
+    """
+    tok, main, _ = embedded_pair
+    prompt, new = "Once upon a time", 48
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "prompts": [prompt],
+            "num_completions": 1,
+            "max_new_tokens": new,
+            "fixed_length": True,
+            "temperature": 0.0,
+            "methods_to_test": ["standard"],
+            "repeats": 5,
+            "warmup_runs": 1,
+        },
+    )
+    ids = tok(prompt, return_tensors="pt").input_ids
+    kwargs = dict(
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+    )
+
+    def independent_times(n: int) -> list[float]:
+        with torch.inference_mode():
+            main.generate(ids, **kwargs)  # warm-up, as the tool does
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                main.generate(ids, **kwargs)
+                times.append(time.perf_counter() - start)
+        return times
+
+    attempts = []
+    for attempt in range(3):
+        before = independent_times(3)
+        reported = run_experiment(cfg, tmp_path / str(attempt)).methods["standard"].summary
+        after = independent_times(3)
+        assert reported.new_tokens == new
+        independent = new / statistics.median(before + after)
+        attempts.append((reported.tokens_per_second, independent))
+        if reported.tokens_per_second == pytest.approx(independent, rel=0.05):
+            return
+    pytest.fail(f"tool vs independent tokens/s never within 5 %: {attempts}")
+
+
+def test_repeats_keep_raw_values_and_summaries(tmp_path):
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "max_new_tokens": 8,
+            "num_completions": 1,
+            "methods_to_test": ["standard", "batched"],
+            "repeats": 3,
+            "temperature": 0.0,
+        },
+    )
+    res = run_experiment(cfg, tmp_path)
+    s = res.methods["batched"].summary
+    assert s.repeats == 3 and len(s.tokens_per_second_runs) == 3
+    assert s.tokens_per_second == statistics.median(s.tokens_per_second_runs)
+    assert s.tokens_per_second_stats.min <= s.tokens_per_second <= s.tokens_per_second_stats.max
+    assert s.ttft_s > 0 and s.inter_token_latency_s > 0
+    assert s.ttft_s < s.latency_median_s
+    assert s.speedup.baseline == "standard"
+    lo, hi = s.speedup.ci95
+    assert lo <= s.speedup.value <= hi
+    assert res.methods["standard"].summary.speedup.value == 1.0
+    for c in res.methods["batched"].completions:
+        assert len(c.call_times_s) == 3 and c.call_time_s == statistics.median(c.call_times_s)
+    mem = s.memory
+    assert mem.weights_gb > 0.015 and mem.kv_cache_gb > 0 and mem.cpu_rss_peak_gb > mem.weights_gb
+    assert s.energy.joules_per_token is None and s.energy.unavailable.startswith("not available")
+    assert 0 < s.roofline.share and res.environment["memory_bandwidth_gbs"] > 0
+
+
+def test_interleaved_repeats_give_the_same_completions(tmp_path):
+    base = {
+        "max_new_tokens": 8,
+        "num_completions": 1,
+        "methods_to_test": ["standard", "batched"],
+        "repeats": 2,
+        "temperature": 0.0,
+    }
+    plain = run_experiment(load_config("example", embedded=True, overrides=base), tmp_path / "a")
+    mixed = run_experiment(
+        load_config("example", embedded=True, overrides={**base, "interleave": True}), tmp_path / "b"
+    )
+    for name in ("standard", "batched"):
+        assert [c.text for c in plain.methods[name].completions] == [c.text for c in mixed.methods[name].completions]
+        assert mixed.methods[name].summary.repeats == 2
+
+
+def test_each_method_in_its_own_process(tmp_path):
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "max_new_tokens": 6,
+            "num_completions": 1,
+            "methods_to_test": ["standard", "beam_search"],
+            "repeats": 1,
+            "isolation": "process",
+        },
+    )
+    res = run_experiment(cfg, tmp_path)
+    assert [m.status for m in res.methods.values()] == ["ok", "ok"]
+    assert res.environment["device"] == "cpu" and res.settings["device"] == "cpu"
+
+
+def test_fixed_length_ignores_eos(tmp_path):
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides={
+            "prompts": ["Once upon a time"],
+            "num_completions": 1,
+            "max_new_tokens": 300,
+            "fixed_length": True,
+            "temperature": 0.0,
+            "methods_to_test": ["standard"],
+            "repeats": 1,
+            "warmup_runs": 0,
+        },
+    )
+    res = run_experiment(cfg, tmp_path)
+    assert [c.new_tokens for c in res.methods["standard"].completions] == [300]
+    assert res.settings["fixed_length"] is True
+
+
+@pytest.mark.slow
+def test_sigint_then_resume_completes_without_duplicates(tmp_path):
+    out = tmp_path / "run"
+    methods = ["standard", "batched", "beam_search", "nucleus_sampling"]
+    args = [
+        sys.executable,
+        "-m",
+        "infercomp.cli",
+        "run",
+        "example",
+        "--embedded",
+        "--quiet",
+        "--output-dir",
+        str(out),
+        "--set",
+        "max_new_tokens=40",
+        "--set",
+        "repeats=1",
+        "--set",
+        f"methods_to_test={json.dumps(methods)}",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results_file = out / "results.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if results_file.exists() and json.loads(results_file.read_text())["methods"]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    partial = Results.load(out)
+    assert 1 <= len(partial.methods) < 4 and partial.incomplete
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", "run", "--resume", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    final = Results.load(out)
+    assert list(final.methods) == methods and final.incomplete == []
+    for name in methods:
+        assert final.methods[name].status == "ok"
+        keys = [(c.prompt_index, c.completion_index) for c in final.methods[name].completions]
+        assert sorted(keys) == [(p, i) for p in range(2) for i in range(3)]
+    for name in partial.methods:  # finished methods were kept, not run again
+        assert final.methods[name] == partial.methods[name].model_copy(update={"summary": final.methods[name].summary})
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    from infercomp.config import ConfigError
+
+    base = {"max_new_tokens": 4, "num_completions": 1, "methods_to_test": ["standard"], "repeats": 1}
+    run_experiment(load_config("example", embedded=True, overrides=base), tmp_path)
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        run_experiment(
+            load_config("example", embedded=True, overrides={**base, "max_new_tokens": 5}), tmp_path, resume=True
+        )
+
+
+def test_statistics_on_known_values():
+    d = describe([1.0, 2.0, 3.0, 4.0])
+    assert (d["median"], d["min"], d["max"]) == (2.5, 1.0, 4.0)
+    assert d["p90"] == pytest.approx(3.7)
+    assert d["cv"] == pytest.approx(statistics.stdev([1, 2, 3, 4]) / 2.5)
+    assert percentile([5.0], 90) == 5.0
+    value, (lo, hi) = bootstrap_ratio([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
+    assert (value, lo, hi) == (2.0, 2.0, 2.0)
+    value, (lo, hi) = bootstrap_ratio([1.9, 2.0, 2.2], [0.9, 1.0, 1.1])
+    assert lo < value < hi
+
+
+def test_max_batch_search():
+    assert search_max_batch(lambda n: n <= 37, 256)[0] == 37
+    assert search_max_batch(lambda n: True, 16)[0] == 16
+    assert search_max_batch(lambda n: True, 20)[0] == 20
+    assert search_max_batch(lambda n: False, 64)[0] == 0
+    best, trials = search_max_batch(lambda n: n <= 5, 256)
+    assert best == 5 and len(trials) <= 8
+
+
+def test_maxbatch_command_on_cpu():
+    args = [
+        sys.executable,
+        "-m",
+        "infercomp.cli",
+        "maxbatch",
+        "example",
+        "--embedded",
+        "--method",
+        "batched",
+        "--limit",
+        "4",
+        "--set",
+        "max_new_tokens=4",
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["max_batch_size"] == 4 and "CPU" in found["note"]
+    refused = subprocess.run(args[:7] + ["beam_search"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
