@@ -45,6 +45,7 @@ class Config(BaseModel):
     top_k: int = Field(50, ge=0)
     # Experiment
     prompts: list[str] = Field(default_factory=lambda: list(SEED_PROMPTS))
+    required_words: list[list[str] | None] | None = None  # per prompt; null: parse the prompt
     num_completions: int | list[int] = 3
     batch_size: int = Field(4, ge=1)
     methods_to_test: list[str] | None = None
@@ -67,6 +68,7 @@ class Config(BaseModel):
     fixed_length: bool = False
     output_dir: str = "results"
     trust_remote_code: bool = False
+    quality: bool = True
 
     @field_validator("prompts")
     @classmethod
@@ -119,6 +121,15 @@ class Config(BaseModel):
             raise ValueError(
                 f"num_completions: a list needs one entry per prompt ({len(self.prompts)}); "
                 f"got {len(self.num_completions)} entries"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _required_words_match_prompts(self) -> Config:
+        if self.required_words is not None and len(self.required_words) != len(self.prompts):
+            raise ValueError(
+                f"required_words: needs one entry (a list of words, or null) per prompt ({len(self.prompts)}); "
+                f"got {len(self.required_words)} entries"
             )
         return self
 

@@ -157,6 +157,15 @@ class Engine:
             context_tokens=int(out.shape[1]),
         )
 
+    def greedy_reference(self) -> dict[int, list[int]]:
+        """Greedy decoding of each prompt alone (batch 1, untimed): what lossless methods must
+        reproduce. Computed once per engine."""
+        if getattr(self, "_greedy", None) is None:
+            self._greedy = {
+                p: self.generate([p], do_sample=False).rows[0].token_ids for p in range(len(self.config.prompts))
+            }
+        return self._greedy
+
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 

@@ -34,6 +34,8 @@ class CompletionRecord(BaseModel):
     call_time_s: float  # median over repeats of that call's wall time (shared by a batch's rows)
     call_times_s: list[float] = Field(default_factory=list)  # that call's wall time in each repeat
     tokens_per_second: float  # new_tokens / call_time_s
+    token_ids: list[int] = Field(default_factory=list)  # the counted new tokens
+    perplexity: float | None = None  # of the new tokens under the main model, teacher-forced
 
 
 class Stats(BaseModel):
@@ -99,6 +101,20 @@ class Summary(BaseModel):
     warmup_time_s: float | None = None  # the first (untimed) warm-up call: compile, allocator growth
 
 
+class Quality(BaseModel):
+    mean_perplexity: float | None = None
+    distinct_1: float | None = None  # unique / all word unigrams across a prompt's completions
+    distinct_2: float | None = None
+    self_bleu: float | None = None  # 0-100, each completion against its prompt's others
+    repetition: float | None = None  # share of repeated word 3-grams inside a completion
+    required_word_rate: float | None = None  # completions containing every requested word
+    required_word_rates: dict[str, float] = Field(default_factory=dict)
+    exact_match_vs_greedy: float | None = None  # completions identical to greedy decoding
+    mean_first_divergence: float | None = None  # tokens before the first difference from greedy
+    pareto_optimal: bool | None = None  # no other method is both faster and lower in perplexity
+    unavailable: str | None = None
+
+
 class MethodResult(BaseModel):
     status: Literal["ok", "failed", "skipped"]
     reason: str | None = None  # why it failed or was skipped
@@ -107,6 +123,7 @@ class MethodResult(BaseModel):
     generation: dict[str, Any] = Field(default_factory=dict)  # sampling settings passed to generate
     completions: list[CompletionRecord] = Field(default_factory=list)
     summary: Summary | None = None
+    quality: Quality | None = None
 
 
 class Results(BaseModel):

@@ -27,6 +27,7 @@ from infercomp.results import (
     Energy,
     Memory,
     MethodResult,
+    Quality,
     Results,
     Roofline,
     Speedup,
@@ -102,6 +103,7 @@ def run_experiment(
             _run_in_process(config, todo, results, out_dir, progress)
     results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
     annotate_speedups(results, config.baseline_method)
+    annotate_pareto(results)
     results.incomplete = []
     results.save(out_dir)
     return results
@@ -306,6 +308,7 @@ class MethodRun:
                                     call_index=call_index,
                                     call_time_s=output.seconds,
                                     tokens_per_second=0.0,
+                                    token_ids=row.token_ids,
                                 )
                             )
                             seen[row.prompt_index] = seen.get(row.prompt_index, 0) + 1
@@ -338,7 +341,22 @@ class MethodRun:
             c.call_times_s = [s.call_times[c.call_index] for s in self.samples]
             c.call_time_s = _median(c.call_times_s)
             c.tokens_per_second = c.new_tokens / c.call_time_s
-        return record.model_copy(update={"completions": self.completions, "summary": self.summary()})
+        summary = self.summary()
+        quality = self.quality()  # after every timed call: scoring never touches the timings
+        return record.model_copy(update={"completions": self.completions, "summary": summary, "quality": quality})
+
+    def quality(self) -> Quality | None:
+        from infercomp.quality import score_method
+
+        config = self.engine.config
+        if not config.quality:
+            return None
+        if config.load_format == "random":
+            return Quality(unavailable="not meaningful: the models have random weights")
+        try:
+            return Quality(**score_method(self.engine, self.completions))
+        except Exception as exc:  # noqa: BLE001 - a scoring problem must not lose the timings
+            return Quality(unavailable=f"scoring failed: {failure_reason(exc)}")
 
     def summary(self) -> Summary:
         from infercomp.measure.stats import describe, median, percentile
@@ -440,6 +458,20 @@ def annotate_speedups(results: Results, baseline: str) -> None:
             continue
         value, (lo, hi) = bootstrap_ratio(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
         m.summary.speedup = Speedup(baseline=baseline, value=value, ci95=(lo, hi))
+
+
+def annotate_pareto(results: Results) -> None:
+    """Mark the methods no other beats on both tokens/s (higher) and mean perplexity (lower)."""
+    from infercomp.quality import pareto_front
+
+    points = {
+        name: (m.summary.tokens_per_second, m.quality.mean_perplexity)
+        for name, m in results.methods.items()
+        if m.summary and m.quality and m.quality.mean_perplexity is not None
+    }
+    front = pareto_front(points)
+    for name in points:
+        results.methods[name].quality.pareto_optimal = name in front
 
 
 def failure_reason(exc: BaseException) -> str:
