@@ -174,7 +174,7 @@ def test_sigint_then_resume_completes_without_duplicates(tmp_path):
         "--output-dir",
         str(out),
         "--set",
-        "max_new_tokens=40",
+        "max_new_tokens=60",
         "--set",
         "repeats=1",
         "--set",
@@ -189,7 +189,10 @@ def test_sigint_then_resume_completes_without_duplicates(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, (
+        proc.returncode,
+        Results.load(out).methods.keys() if results_file.exists() else None,
+    )
     partial = Results.load(out)
     assert 1 <= len(partial.methods) < 4 and partial.incomplete
 

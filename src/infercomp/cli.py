@@ -189,10 +189,10 @@ def quiet_transformers() -> None:
 
 
 def main() -> None:
-    import signal
+    from infercomp.runner import install_interrupt_handlers
 
     # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    install_interrupt_handlers()
     try:
         app()
     except KeyboardInterrupt:

@@ -55,6 +55,9 @@ class Config(BaseModel):
     use_speculative_decoding: bool = False
     cache_implementation: Literal["dynamic", "static", "offloaded", "quantized"] = "dynamic"
     num_assistant_tokens: int = Field(5, ge=1, le=64)
+    adaptive_draft: bool = False  # tune the draft length from measured acceptance and cost
+    draft_source: Literal["assistant", "prompt_lookup"] = "assistant"
+    prompt_lookup_max_ngram: int = Field(3, ge=1, le=16)
     # Running
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

@@ -46,6 +46,7 @@ class CallOutput:
     ttft_s: float | None = None  # prefill and first token
     inter_token_latency_s: float | None = None  # decode seconds per generated position
     context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
+    speculative: Any = None  # SpecStats of a draft-and-verify call
 
 
 class Engine:
@@ -155,6 +156,52 @@ class Engine:
             ttft_s=clock.ttft_s(),
             inter_token_latency_s=clock.inter_token_latency_s(),
             context_tokens=int(out.shape[1]),
+        )
+
+    def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
+        """One timed draft-and-verify call over the given prompts, batched (ragged rows)."""
+        from infercomp.speculative.engine import ModelDrafter, PromptLookupDrafter, Sampling, speculative_generate
+
+        cfg = self.config
+        prompts = [self.tokenizer(cfg.prompts[i])["input_ids"] for i in prompt_indices]
+        sampling = Sampling(
+            do_sample=kwargs.get("do_sample", False),
+            temperature=kwargs.get("temperature", 1.0),
+            top_k=kwargs.get("top_k", 0) or 0,
+            top_p=kwargs.get("top_p", 1.0),
+        )
+        if cfg.draft_source == "prompt_lookup":
+            drafter = PromptLookupDrafter(max_ngram=cfg.prompt_lookup_max_ngram)
+        else:
+            drafter = ModelDrafter(self.assistant)
+        out = speculative_generate(
+            self.main,
+            drafter,
+            prompts,
+            cfg.max_new_tokens,
+            sampling,
+            cfg.num_assistant_tokens,
+            self.eos_ids,
+            self.tokenizer.pad_token_id,
+            cache_kind=self.settings.cache_implementation,
+            fixed_length=self.settings.fixed_length,
+            adaptive=cfg.adaptive_draft,
+            device=self.settings.device,
+        )
+        rows = []
+        for p, prompt, ids in zip(prompt_indices, prompts, out.tokens, strict=True):
+            n, finish = count_new_tokens(ids, self.eos_ids, self.settings.fixed_length)
+            rows.append(Row(p, len(prompt), ids[:n], finish))
+        longest = max(len(r.token_ids) for r in rows)
+        itl = (out.seconds - out.ttft_s) / (longest - 1) if longest > 1 else None
+        return CallOutput(
+            seconds=out.seconds,
+            rows=rows,
+            batch_rows=len(prompt_indices),
+            ttft_s=out.ttft_s,
+            inter_token_latency_s=itl,
+            context_tokens=max(len(p) for p in prompts) + longest,
+            speculative=out.stats,
         )
 
     def greedy_reference(self) -> dict[int, list[int]]:

@@ -115,6 +115,22 @@ class Quality(BaseModel):
     unavailable: str | None = None
 
 
+class SpeculativeAccounting(BaseModel):
+    draft_source: str  # "assistant" or "prompt_lookup"
+    draft_length: float  # mean drafted tokens per round (k; varies with adaptive_draft)
+    rounds: int
+    drafted_tokens: int
+    accepted_tokens: int
+    acceptance_rate: float | None  # accepted / drafted
+    mean_accepted_length: float | None  # tokens emitted per row-round: accepted drafts + 1
+    accepted_histogram: list[int]  # row-rounds by number of accepted drafts (index 0..k)
+    draft_time_s: float
+    verify_time_s: float
+    cost_ratio: float | None  # draft step time / main-model step time
+    predicted_speedup: float | None  # E / (k c + 1), E = (1 - a^(k+1)) / (1 - a)
+    measured_speedup: float | None = None  # tokens/s over the base method's, same run
+
+
 class MethodResult(BaseModel):
     status: Literal["ok", "failed", "skipped"]
     reason: str | None = None  # why it failed or was skipped
@@ -124,6 +140,8 @@ class MethodResult(BaseModel):
     completions: list[CompletionRecord] = Field(default_factory=list)
     summary: Summary | None = None
     quality: Quality | None = None
+    speculative: SpeculativeAccounting | None = None  # draft-and-verify counts and times
+    speculation: str | None = None  # why a speculative variant ran without speculation
 
 
 class Results(BaseModel):

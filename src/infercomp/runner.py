@@ -9,6 +9,7 @@ touch the next. Results are saved after every method; `resume=True` runs only wh
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from infercomp.results import (
     Quality,
     Results,
     Roofline,
+    SpeculativeAccounting,
     Speedup,
     Stats,
     Summary,
@@ -44,6 +46,23 @@ OOM_REMEDIES = (
     "or fewer max_new_tokens"
 )
 SPECULATIVE_ROOFLINE = "not defined for draft-and-verify: a main-model pass scores several tokens"
+
+
+_INTERRUPTED = False
+
+
+def install_interrupt_handlers() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered, so an interrupt that some
+    library turns into an ordinary exception still stops the run instead of failing one method."""
+    import signal
+
+    def handler(signum, frame):
+        global _INTERRUPTED
+        _INTERRUPTED = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def configure_threads(config: Config) -> int:
@@ -104,6 +123,7 @@ def run_experiment(
     results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
     annotate_speedups(results, config.baseline_method)
     annotate_pareto(results)
+    annotate_measured_speedups(results)
     results.incomplete = []
     results.save(out_dir)
     return results
@@ -129,7 +149,7 @@ def _run_in_process(config: Config, todo: list[MethodPlan], results: Results, ou
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
 
     configure_threads(config)
-    need_assistant = any(get_method(p.method).name.endswith("_speculative") for p in todo)
+    need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
     engine = Engine.load(config, need_assistant)
     if not results.environment:
         results.settings = engine.settings.as_record()
@@ -194,7 +214,9 @@ def run_one_method(config: Config, method_name: str) -> dict:
 
     configure_threads(config)
     plan = next(p for p in make_plan(config) if p.method == method_name)
-    engine = Engine.load(config, need_assistant=method_name.endswith("_speculative"))
+    engine = Engine.load(
+        config, need_assistant=method_name.endswith("_speculative") and config.draft_source == "assistant"
+    )
     environment = capture_environment(engine.settings.device)
     environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
     run = MethodRun(engine, get_method(method_name), plan, environment["memory_bandwidth_gbs"])
@@ -240,6 +262,7 @@ class MethodRun:
     energy_unavailable: str | None = None
     max_context: int = 0
     max_rows: int = 0
+    spec: object = None  # SpecStats summed over the timed repeats
 
     def __post_init__(self) -> None:
         self.skip = self.method.skip_reason(self.engine)
@@ -254,6 +277,8 @@ class MethodRun:
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - any failure of one method must not stop the run
+            if _INTERRUPTED:
+                raise KeyboardInterrupt from exc
             self.error = failure_reason(exc)
             self.engine.free()
 
@@ -269,7 +294,14 @@ class MethodRun:
         self._guard(go)
 
     def measure_repeat(self, repeat: int, progress: Progress | None) -> None:
-        self._guard(lambda: self._measure(repeat, progress))
+        # Like timeit: collect garbage first and keep the collector out of the timed calls, so a
+        # collection triggered by earlier allocations does not land inside one method's timing.
+        gc.collect()
+        gc.disable()
+        try:
+            self._guard(lambda: self._measure(repeat, progress))
+        finally:
+            gc.enable()
 
     def _measure(self, repeat: int, progress: Progress | None) -> None:
         import torch
@@ -293,6 +325,11 @@ class MethodRun:
                     if output.inter_token_latency_s is not None:
                         sample.itls.append(output.inter_token_latency_s)
                     self.max_context = max(self.max_context, output.context_tokens)
+                    if output.speculative is not None:
+                        if self.spec is None:
+                            self.spec = output.speculative
+                        else:
+                            self.spec.add(output.speculative)
                     self.max_rows = max(self.max_rows, len(output.rows))
                     for row in output.rows:
                         sample.new_tokens += len(row.token_ids)
@@ -333,6 +370,7 @@ class MethodRun:
             status="ok",
             execution=self.method.execution(engine),
             fallback=self.method.fallback_reason(engine),
+            speculation=self.method.speculation_note(engine),
             generation=self.method.generation_kwargs(engine.config, 1),
         )
         if self.error:
@@ -343,7 +381,42 @@ class MethodRun:
             c.tokens_per_second = c.new_tokens / c.call_time_s
         summary = self.summary()
         quality = self.quality()  # after every timed call: scoring never touches the timings
-        return record.model_copy(update={"completions": self.completions, "summary": summary, "quality": quality})
+        return record.model_copy(
+            update={
+                "completions": self.completions,
+                "summary": summary,
+                "quality": quality,
+                "speculative": self.accounting(),
+            }
+        )
+
+    def accounting(self) -> SpeculativeAccounting | None:
+        from infercomp.speculative.engine import predicted_speedup
+
+        st = self.spec
+        if st is None:
+            return None
+        alpha = st.accepted / st.drafted if st.drafted else None
+        k = sum(st.draft_lengths) / len(st.draft_lengths) if st.draft_lengths else 0.0
+        cost = None
+        if st.verify_steps:
+            main_step = st.verify_time_s / st.verify_steps
+            cost = (st.draft_time_s / st.draft_steps) / main_step if st.draft_steps else 0.0
+        row_rounds = sum(st.histogram)
+        return SpeculativeAccounting(
+            draft_source=self.engine.config.draft_source,
+            draft_length=k,
+            rounds=st.rounds,
+            drafted_tokens=st.drafted,
+            accepted_tokens=st.accepted,
+            acceptance_rate=alpha,
+            mean_accepted_length=(st.accepted + row_rounds) / row_rounds if row_rounds else None,
+            accepted_histogram=st.histogram,
+            draft_time_s=st.draft_time_s,
+            verify_time_s=st.verify_time_s,
+            cost_ratio=cost,
+            predicted_speedup=None if alpha is None or cost is None else predicted_speedup(alpha, round(k), cost),
+        )
 
     def quality(self) -> Quality | None:
         from infercomp.quality import score_method
@@ -458,6 +531,14 @@ def annotate_speedups(results: Results, baseline: str) -> None:
             continue
         value, (lo, hi) = bootstrap_ratio(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
         m.summary.speedup = Speedup(baseline=baseline, value=value, ci95=(lo, hi))
+
+
+def annotate_measured_speedups(results: Results) -> None:
+    """Each speculative method's tokens/s over its base method's, from the same run."""
+    for name, m in results.methods.items():
+        base = results.methods.get(name.removesuffix("_speculative"))
+        if m.speculative and m.summary and base is not None and base.summary:
+            m.speculative.measured_speedup = m.summary.tokens_per_second / base.summary.tokens_per_second
 
 
 def annotate_pareto(results: Results) -> None:

@@ -40,6 +40,10 @@ class Method:
         """Why this method cannot run with the loaded models and settings, or None."""
         return None
 
+    def speculation_note(self, engine: Engine) -> str | None:
+        """Why a speculative variant ran without speculation (recorded as `speculation`)."""
+        return None
+
     def fallback_reason(self, engine: Engine) -> str | None:
         """Why this method ran as something other than itself (recorded, never silent)."""
         return None

@@ -1,11 +1,14 @@
-"""The speculative variants: `<base>_speculative` drafts with the assistant model and verifies
-with the main model, through transformers' assisted generation.
+"""The speculative variants: `<base>_speculative` drafts with the assistant model (or n-grams
+from the context, `draft_source: prompt_lookup`) and verifies with the main model, through
+infercomp's own draft-and-verify engine (`infercomp.speculative.engine`).
 
-Assisted generation runs only one sequence per call, so variants of batched methods run their
-calls one row at a time and say so (`execution: per-sequence`). It cannot verify beams (given an
-assistant and beams it silently runs plain beam search) and refuses static caches, so those
-variants are skipped with that reason rather than run as something they are not. If the
-assistant could not be loaded, a variant runs its base method and records why.
+Unlike transformers' assisted generation, the engine runs whole batches with rows that accept
+different numbers of tokens, several completions per prompt, and static caches, and it counts
+what was drafted and accepted. Its greedy output is the main model's greedy output and its
+sampled output follows the main model's sampling distribution.
+
+Beam search has no variant worth running: see BEAMS_REASON. If the assistant cannot be loaded,
+a variant runs its base method and records why.
 """
 
 from __future__ import annotations
@@ -17,13 +20,12 @@ from infercomp.methods import BASE_METHODS, get_method, register
 from infercomp.methods.base import Method
 
 BEAMS_REASON = (
-    "not applicable: transformers' assisted generation cannot verify beams (with num_beams > 1 "
-    "it drops the assistant and runs plain beam search)"
+    "not applicable: ran plain beam search. Beam search re-ranks all beams' continuations at every "
+    "step, so a drafted continuation of one beam is only useful if the beam set stays on it for k "
+    "steps; verifying all candidates exactly costs B x V scores per drafted position, so no draft "
+    "saves main-model passes without changing the result"
 )
-STATIC_REASON = (
-    "assisted generation refuses static caches (transformers: 'assisted generate is not "
-    "supported with Static cache classes'); run with cache_implementation 'dynamic'"
-)
+CACHE_REASON = "the speculative engine supports the 'dynamic' and 'static' caches; got {cache!r}"
 
 
 @dataclass(frozen=True)
@@ -34,30 +36,34 @@ class Speculative(Method):
         return self.base.generation_kwargs(config, n_sequences)
 
     def skip_reason(self, engine) -> str | None:
-        if self.base.batching == "per_prompt":
-            return BEAMS_REASON
-        if engine.assistant is not None and engine.settings.cache_implementation == "static":
-            return STATIC_REASON
+        cache = engine.settings.cache_implementation
+        if self.drafts(engine) and cache not in ("dynamic", "static"):
+            return CACHE_REASON.format(cache=cache)
         return None
 
+    def drafts(self, engine) -> bool:
+        """Whether this variant really speculates here (else it runs its base method)."""
+        if self.base.batching == "per_prompt":
+            return False
+        return engine.config.draft_source == "prompt_lookup" or engine.assistant is not None
+
+    def speculation_note(self, engine) -> str | None:
+        return BEAMS_REASON if self.base.batching == "per_prompt" else None
+
     def fallback_reason(self, engine) -> str | None:
-        if engine.assistant is None:
+        if self.base.batching != "per_prompt" and not self.drafts(engine):
             return f"ran {self.base.name} without speculation: {engine.assistant_error}"
         return None
 
     def execution(self, engine=None) -> str:
-        if engine is not None and engine.assistant is None:
+        if engine is not None and not self.drafts(engine):
             return self.base.execution(engine)
-        if self.base.batching == "single":
-            return "assisted, batch 1"
-        return "per-sequence"
+        return "speculative, batch 1" if self.base.batching == "single" else "speculative, batched"
 
     def run_call(self, engine, prompt_indices: list[int]):
-        if engine.assistant is None:
+        if not self.drafts(engine):
             return self.base.run_call(engine, prompt_indices)
-        kwargs = self.generation_kwargs(engine.config, 1)
-        # One row at a time: the planned call's rows become separate assisted calls.
-        return [engine.generate([p], use_assistant=True, **kwargs) for p in prompt_indices]
+        return [engine.speculative(prompt_indices, **self.generation_kwargs(engine.config, len(prompt_indices)))]
 
 
 for _base_name in BASE_METHODS:
@@ -65,7 +71,7 @@ for _base_name in BASE_METHODS:
     register(
         Speculative(
             name=f"{_base_name}_speculative",
-            summary=f"{_base_name} with assistant drafts verified by the main model",
+            summary=f"{_base_name} with drafts verified by the main model (infercomp's engine)",
             batching=_base.batching,
             base=_base,
         )
