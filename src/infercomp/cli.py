@@ -102,8 +102,14 @@ def run(
         if not quiet:
             err.print(f"loading {cfg.main_model} (+ {cfg.assistant_model}) ...", highlight=False)
         results = run_experiment(cfg, directory, progress=progress, resume=resume is not None)
+    from infercomp.report.files import write_reports
+
     print_results(results, out)
-    out.print(f"results: {os.path.join(directory, 'results.json')}", highlight=False)
+    write_reports(results, directory)
+    out.print(
+        f"results: {os.path.join(directory, 'results.json')} (report.md, report.html, completions.csv beside it)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -154,6 +160,77 @@ def maxbatch(
     if found["note"]:
         out.print(f"note: {found['note']}", highlight=False)
     print(json.dumps({k: v for k, v in found.items() if k != "trials"}))
+
+
+@app.command()
+@one_line_errors
+def report(directory: Annotated[str, typer.Argument(help="a run folder holding results.json")]) -> None:
+    """Write DIR/report.md, a self-contained DIR/report.html with charts, and DIR/completions.csv."""
+    from infercomp.report.files import write_reports
+
+    for path in write_reports(load_results(directory), directory):
+        print(path)
+
+
+@app.command()
+@one_line_errors
+def compare(
+    directories: Annotated[list[str], typer.Argument(help="two or more run folders")],
+    markdown: Annotated[bool, typer.Option("--markdown", help="print Markdown instead of a table")] = False,
+) -> None:
+    """Runs side by side: tokens/s per method and the ratio to the first run."""
+    from infercomp.report.compare import comparison_markdown, comparison_table
+
+    runs = [(d.rstrip("/").split("/")[-1], load_results(d)) for d in directories]
+    if markdown:
+        print(comparison_markdown(runs), end="")
+    else:
+        out.print(comparison_table(runs))
+
+
+@app.command()
+@one_line_errors
+def check(config: ConfigArg = None, set_: SetOpt = None, embedded: EmbeddedOpt = False) -> None:
+    """Check packages, devices and the config's models (no download); exit 0 if it can run here."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from infercomp.check import run_checks
+
+    rows, can_run = run_checks(load_config(config, set_, embedded=embedded))
+    table = Table(title="infercomp check")
+    for col in ("item", "status", "detail", "how to fix"):
+        table.add_column(col)
+    colors = {"ok": "green", "missing": "red", "warning": "yellow"}
+    for r in rows:
+        table.add_row(escape(r.item), f"[{colors[r.status]}]{r.status}[/]", escape(r.detail), escape(r.fix))
+    out.print(table)
+    out.print("this config can run here" if can_run else "this config cannot run here: see 'missing' rows")
+    raise typer.Exit(0 if can_run else 1)
+
+
+@app.command()
+def launch() -> None:
+    """Interactive launcher: choose a preset or build a config, review, save, run."""
+    from infercomp.launch import Asker
+    from infercomp.launch import launch as run_launcher
+
+    quiet_transformers()
+    run_launcher(Asker(), out)
+
+
+def load_results(directory: str):
+    from pathlib import Path
+
+    from infercomp.results import Results
+
+    path = Path(directory) / "results.json"
+    if not path.exists():
+        raise ConfigError(f"no results.json in {directory!r}")
+    try:
+        return Results.load(path)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not an infercomp results file: {str(exc).splitlines()[0]}") from None
 
 
 @app.command()

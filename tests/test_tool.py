@@ -1,0 +1,201 @@
+"""The tool around the measurements: reports (checked in headless Chromium), compare, check, the
+interactive launcher, run.sh."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from infercomp.report.files import write_reports
+from infercomp.results import Results
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def report_dir(greedy_run, tmp_path_factory):
+    results, directory = greedy_run
+    out = tmp_path_factory.mktemp("report")
+    results.save(out)
+    write_reports(results, out)
+    return out, results
+
+
+def test_reports_are_written(report_dir):
+    out, results = report_dir
+    md = (out / "report.md").read_text()
+    assert "| method |" in md and "standard" in md
+    with (out / "completions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(len(m.completions) for m in results.methods.values())
+    html = (out / "report.html").read_text()
+    # Self-contained: no script, style sheet, image or font fetched from anywhere.
+    for needle in ("<script src", "<link", "src=\"http", "url(http", "@import"):
+        assert needle not in html
+    assert html.count("<svg") >= 4
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package 'chromium'; .ci/run installs it)")
+def test_report_charts_render_in_headless_chromium(report_dir):
+    from PIL import Image
+
+    out, _ = report_dir
+    url = (out / "report.html").as_uri()
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert 'data-charts="' in dom.stdout
+    drawn, total = dom.stdout.split('data-charts="')[1].split('"')[0].split("/")
+    assert int(total) >= 4 and drawn == total  # every chart's SVG drew paths with a non-empty box
+    assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr.upper().replace("DBUS", "")
+    shot = out / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1200,2400",
+                f"--screenshot={shot}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    image = Image.open(shot).convert("L")
+    dark = sum(image.histogram()[:200])
+    assert dark > 0.02 * image.width * image.height  # text and charts, not a blank page
+
+
+def test_compare_two_runs(report_dir, tmp_path):
+    out, results = report_dir
+    other = tmp_path / "other"
+    slower = results.model_copy(deep=True)
+    slower.methods["standard"].summary.tokens_per_second /= 2
+    slower.save(other)
+    proc = cli("compare", str(out), str(other), "--markdown")
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| standard |"))
+    assert row.rstrip(" |").endswith("0.50x")
+    bad = cli("compare", str(out), str(tmp_path / "missing"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_report_command_and_check(report_dir, tmp_path):
+    out, _ = report_dir
+    proc = cli("report", str(out))
+    assert proc.returncode == 0 and "report.html" in proc.stdout
+    ok = cli("check", "example", "--embedded")
+    assert ok.returncode == 0 and "can run here" in ok.stdout
+    missing = cli("check", "example", "--set", f"main_model={tmp_path / 'nothing'}")
+    assert missing.returncode == 1 and "missing" in missing.stdout
+
+
+class ScriptedAsker:
+    """Feeds each question its keystrokes through a prompt_toolkit pipe: the real questionary
+    prompts run, as on a terminal."""
+
+    def __init__(self, keys: list[str]):
+        from infercomp.launch import Asker
+
+        self.keys = list(keys)
+        self.asker = Asker()
+        self.asker.io = self._io
+        self.pipes = []
+
+    def _io(self):
+        from prompt_toolkit.input import create_pipe_input
+        from prompt_toolkit.output import DummyOutput
+
+        ctx = create_pipe_input()
+        pipe = ctx.__enter__()
+        self.pipes.append(ctx)
+        pipe.send_text(self.keys.pop(0))
+        return {"input": pipe, "output": DummyOutput()}
+
+
+CLEAR = "\x15"  # Ctrl-U: clear the pre-filled default
+DOWN, ENTER = "\x1b[B", "\r"
+
+
+@pytest.mark.slow
+def test_launcher_from_start_to_a_finished_run(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from infercomp.launch import launch
+
+    monkeypatch.chdir(tmp_path)
+    keys = [
+        DOWN * 3 + ENTER,  # start from: build a config step by step
+        ENTER,  # main model: embedded:main
+        ENTER,  # assistant: embedded:assistant
+        CLEAR + "Once upon a time | generate short bed time story containing word dog and sausage" + ENTER,
+        CLEAR + "2,1" + ENTER,  # completions per prompt
+        CLEAR + "2" + ENTER,  # batch size
+        CLEAR + "8" + ENTER,  # max new tokens
+        CLEAR + "0" + ENTER,  # temperature
+        ENTER,  # methods: the four base methods, as pre-checked
+        "y",  # speculative variants too
+        "n",  # quantization
+        ENTER,  # cache: dynamic
+        CLEAR + "1" + ENTER,  # repeats
+        "y",  # save
+        CLEAR + "my-config.json" + ENTER,
+        "y",  # run now
+    ]
+    scripted = ScriptedAsker(keys)
+    path = launch(scripted.asker, Console(file=open(os.devnull, "w")))
+    assert path == Path("my-config.json") and not scripted.keys
+    saved = json.loads(path.read_text())
+    assert saved["prompts"][1].endswith("dog and sausage") and saved["num_completions"] == [2, 1]
+    assert saved["use_speculative_decoding"] is True
+    results = Results.load(tmp_path / "results")
+    assert list(results.methods) == [
+        "standard",
+        "standard_speculative",
+        "batched",
+        "batched_speculative",
+        "beam_search",
+        "beam_search_speculative",
+        "nucleus_sampling",
+        "nucleus_sampling_speculative",
+    ]
+    assert all(m.status == "ok" for m in results.methods.values())
+    assert (tmp_path / "results" / "report.html").exists()
+
+
+def test_run_sh_lists_its_commands():
+    proc = subprocess.run(["bash", str(REPO / "run.sh"), "help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0
+    for word in ("quick", "example", "comprehensive", "check", "launch", "test"):
+        assert word in proc.stdout
