@@ -55,7 +55,7 @@ def test_reports_are_written(report_dir):
     assert len(rows) == sum(len(m.completions) for m in results.methods.values())
     html = (out / "report.html").read_text()
     # Self-contained: no script, style sheet, image or font fetched from anywhere.
-    for needle in ("<script src", "<link", "src=\"http", "url(http", "@import"):
+    for needle in ("<script src", "<link", 'src="http', "url(http", "@import"):
         assert needle not in html
     assert html.count("<svg") >= 4
 

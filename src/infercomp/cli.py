@@ -99,8 +99,6 @@ def run(
                 tasks[method] = bar.add_task(method, total=total)
             bar.update(tasks[method], completed=done)
 
-        if not quiet:
-            err.print(f"loading {cfg.main_model} (+ {cfg.assistant_model}) ...", highlight=False)
         results = run_experiment(cfg, directory, progress=progress, resume=resume is not None)
     from infercomp.report.files import write_reports
 

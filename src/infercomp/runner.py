@@ -150,7 +150,11 @@ def _run_in_process(config: Config, todo: list[MethodPlan], results: Results, ou
 
     configure_threads(config)
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
+    if progress:
+        progress("loading models", 0, 1)
     engine = Engine.load(config, need_assistant)
+    if progress:
+        progress("loading models", 1, 1)
     if not results.environment:
         results.settings = engine.settings.as_record()
         results.models = engine.describe_models()
@@ -184,6 +188,8 @@ def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_
         config_path = Path(tmp) / "config.json"
         config_path.write_text(config.model_dump_json())
         for plan in todo:
+            if progress:  # the worker reports nothing until it ends: show the method as started
+                progress(f"{plan.method} (own process)", 0, 1)
             out = Path(tmp) / f"{plan.method}.json"
             proc = subprocess.run(
                 [sys.executable, "-m", "infercomp.worker", str(config_path), plan.method, str(out)],
@@ -202,7 +208,7 @@ def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_
                     status="failed", reason=f"worker process exited with code {proc.returncode}: {tail}"
                 )
             if progress:
-                progress(plan.method, len(plan.batches), len(plan.batches))
+                progress(f"{plan.method} (own process)", 1, 1)
             results.incomplete.remove(plan.method)
             results.save(out_dir)
 
