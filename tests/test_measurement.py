@@ -213,7 +213,8 @@ def test_sigint_then_resume_completes_without_duplicates(tmp_path):
         kept, before = final.methods[name], partial.methods[name]
         assert kept.completions == before.completions
         assert kept.summary.tokens_per_second_runs == before.summary.tokens_per_second_runs
-    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    # The same files a clean run writes, and nothing left over (no temporary files).
+    assert sorted(p.name for p in out.iterdir()) == ["completions.csv", "report.html", "report.md", "results.json"]
 
 
 def test_resume_refuses_a_different_config(tmp_path):
