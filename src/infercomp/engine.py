@@ -42,7 +42,6 @@ class CallOutput:
 
     seconds: float
     rows: list[Row]
-    batch_rows: int  # rows in the input batch (before beams / returned sequences)
     ttft_s: float | None = None  # prefill and first token
     inter_token_latency_s: float | None = None  # decode seconds per generated position
     context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
@@ -152,7 +151,6 @@ class Engine:
         return CallOutput(
             seconds=seconds,
             rows=rows,
-            batch_rows=len(prompt_indices),
             ttft_s=clock.ttft_s(),
             inter_token_latency_s=clock.inter_token_latency_s(),
             context_tokens=int(out.shape[1]),
@@ -197,7 +195,6 @@ class Engine:
         return CallOutput(
             seconds=out.seconds,
             rows=rows,
-            batch_rows=len(prompt_indices),
             ttft_s=out.ttft_s,
             inter_token_latency_s=itl,
             context_tokens=max(len(p) for p in prompts) + longest,

@@ -7,8 +7,7 @@ host clock would stop before the work does.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 
 def synchronize(device: str) -> None:
@@ -16,15 +15,6 @@ def synchronize(device: str) -> None:
         import torch
 
         torch.cuda.synchronize(device)
-
-
-def timed_call(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
-    """Run fn and return (value, seconds), the device synchronized on both sides."""
-    synchronize(device)
-    start = time.perf_counter()
-    value = fn()
-    synchronize(device)
-    return value, time.perf_counter() - start
 
 
 class StepClock:
