@@ -34,6 +34,7 @@ class Row:
     prompt_tokens: int
     token_ids: list[int]  # the counted new tokens (up to and including the first EOS)
     finish: str  # "eos" or "length"
+    score: float | None = None  # beam search: the hypothesis' score (summed log-prob / length ** penalty)
 
 
 @dataclass
@@ -72,7 +73,19 @@ class Engine:
 
     @classmethod
     def load(cls, config: Config, need_assistant: bool) -> Engine:
-        """Load the tokenizer and models once for the whole run."""
+        """Load the tokenizer and models once for the whole run, on the engine the config names
+        (the fast engine where it can run these models and settings, else the reference one,
+        with the reason in `settings.notes`)."""
+        engine = cls.load_reference(config, need_assistant)
+        if config.engine == "fast":
+            from infercomp.fast import build_fast_engine
+
+            engine = build_fast_engine(engine)
+        return engine
+
+    @classmethod
+    def load_reference(cls, config: Config, need_assistant: bool) -> Engine:
+        """The reference engine: stock generate() and the draft-and-verify code over transformers."""
         settings = resolve_settings(config)
         tokenizer = load_tokenizer(config.main_model, settings.load_format)
         main, main_s = timed_load(load_model, config.main_model, settings, config, config.seed)

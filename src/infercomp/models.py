@@ -108,6 +108,8 @@ class Settings:
     load_format: str
     fixed_length: bool
     num_assistant_tokens: int
+    engine: str = "transformers"  # the engine that ran: "transformers" (reference) or "fast"
+    compile: dict[str, Any] | None = None  # fast engine: compile mode, seconds, captured steps
     notes: list[str] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:

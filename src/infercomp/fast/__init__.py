@@ -1,0 +1,55 @@
+"""infercomp's fast decode engine (config `engine: "fast"`).
+
+The reference engine runs stock `generate()` and a host-driven draft-and-verify loop: on a GPU
+its step time is Python and kernel-launch overhead. This engine runs the same methods near the
+memory-bandwidth limit:
+  model.py        a lean Llama/Qwen forward pass over the loaded weights (fused projections)
+  runtime.py      the static KV cache, the compiled layer function, CUDA-graph capture
+  sampling.py     greedy / temperature / top-k / top-p choice on the device
+  decode.py       prefill (length buckets) and the plain decode loop
+  beam.py         beam search (transformers' algorithm) on the device
+  speculative.py  draft, verify and acceptance as tensor operations
+  engine.py       the Engine interface the methods call
+"""
+
+from __future__ import annotations
+
+FAST_CACHES = ("dynamic", "static")  # the fast engine's own static cache serves both requests
+
+
+def fast_unavailable_reason(engine) -> str | None:
+    """Why the fast engine cannot run what this reference engine loaded, or None."""
+    from infercomp.fast.model import UnsupportedModel, check_supported
+
+    settings = engine.settings
+    if settings.cache_implementation not in FAST_CACHES:
+        return f"cache_implementation {settings.cache_implementation!r} runs on the reference engine only"
+    if settings.quantization != "none":
+        return f"quantization {settings.quantization!r} runs on the reference engine only"
+    for model in (engine.main, engine.assistant):
+        if model is None:
+            continue
+        try:
+            check_supported(model.config)
+        except UnsupportedModel as exc:
+            return f"the fast engine does not run {exc}"
+    return None
+
+
+def build_fast_engine(ref):
+    """The fast engine over the reference engine's models, or the reference engine itself with a
+    note saying why the fast one could not run."""
+    reason = fast_unavailable_reason(ref)
+    if reason is not None:
+        ref.settings.notes.append(f"engine 'fast' not used: {reason}; ran the reference engine ('transformers')")
+        return ref
+    from infercomp.fast.engine import FastEngine
+
+    fast = FastEngine(ref)
+    fast.settings.engine = "fast"
+    fast.settings.compile = fast.record()
+    if fast.settings.cache_implementation == "dynamic":
+        fast.settings.notes.append(
+            "engine 'fast' keeps its own static per-row KV cache, sized once for the plan's largest call"
+        )
+    return fast

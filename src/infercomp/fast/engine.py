@@ -1,0 +1,394 @@
+"""The fast engine: the reference engine's loaded models, run through infercomp's own lean forward
+pass, a static per-row KV cache and captured steps (see `infercomp.fast`).
+
+It answers the same two calls as the reference engine, `generate` (plain, sampled, beams) and
+`speculative`, with the same rows, so every method runs on either engine unchanged and the two
+can be compared token for token.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from infercomp.engine import CallOutput, Engine, Row
+from infercomp.fast.beam import BeamState, beam_bodies
+from infercomp.fast.decode import DoneWatch, Limits, RowState, bucket, decode_body, prefill_body
+from infercomp.fast.model import LeanModel
+from infercomp.fast.runtime import KVCache, Runtime
+from infercomp.fast.sampling import Choice
+from infercomp.fast.speculative import SpecState, lookup_body, model_draft_bodies, verify_body
+from infercomp.measure.timing import count_new_tokens
+from infercomp.speculative.engine import SpecStats
+
+
+class Clock:
+    """Marks on the device's timeline (CUDA events) or the host clock (CPU)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def mark(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def seconds(self, a, b) -> float:
+        if self.cuda:
+            return a.elapsed_time(b) / 1000.0
+        return b - a
+
+
+@dataclass
+class Capacity:
+    rows: int
+    slots: int
+    width: int  # output tokens per row, with room for a round's extra tokens
+
+
+class FastEngine(Engine):
+    """An Engine whose calls run on the fast path. Built from a loaded reference engine."""
+
+    def __init__(self, ref: Engine, compile_layers: bool = True):
+        super().__init__(
+            ref.config, ref.settings, ref.tokenizer, ref.main, ref.assistant, ref.assistant_error, ref.load_seconds
+        )
+        device = next(ref.main.parameters()).device
+        self.device = device
+        self.rt = Runtime(device, compile_layers)
+        self.lean = LeanModel(ref.main)
+        self.lean_draft = LeanModel(ref.assistant) if ref.assistant is not None else None
+        self.clock = Clock(device)
+        cfg = self.config
+        self.k_max = max(cfg.num_assistant_tokens, 2 * cfg.num_assistant_tokens if cfg.adaptive_draft else 0)
+        eos_list = sorted(self.eos_ids)
+        self.limits = Limits(
+            max_new=torch.tensor(cfg.max_new_tokens, device=device),
+            eos=torch.tensor(eos_list or [-1], device=device),
+            pad=self.tokenizer.pad_token_id,
+            fixed_length=self.settings.fixed_length,
+        )
+        self.cap = self._capacity()
+        self.cache = KVCache(self.lean.shape, self.cap.rows, self.cap.slots, self.lean.dtype, device)
+        self.draft_cache = None
+        if self.lean_draft is not None:
+            d = self.lean_draft
+            self.draft_cache = KVCache(d.shape, self.cap.rows, self.cap.slots, d.dtype, device)
+        self._steps: dict[tuple, Any] = {}
+        self._states: dict[tuple, Any] = {}
+        self.compiled_during_call = False
+
+    # -- sizes ------------------------------------------------------------------------------
+
+    def _capacity(self) -> Capacity:
+        cfg = self.config
+        longest = max(len(self.tokenizer(p)["input_ids"]) for p in cfg.prompts)
+        rows = max(cfg.batch_size, max(cfg.completions_per_prompt()))
+        need = longest + cfg.max_new_tokens + self.k_max + 2
+        slots = max(bucket(longest), need)
+        slots = -(-slots // 64) * 64  # whole blocks of 64
+        return Capacity(rows=rows, slots=slots, width=cfg.max_new_tokens + self.k_max + 2)
+
+    def kv_cache_bytes(self) -> int:
+        return self.cache.nbytes() + (self.draft_cache.nbytes() if self.draft_cache is not None else 0)
+
+    def record(self) -> dict[str, Any]:
+        rec = self.rt.record
+        return {"compile_mode": rec.mode, "compile_seconds": round(rec.seconds, 3), "captured_steps": len(rec.shapes)}
+
+    # -- step and state caches ------------------------------------------------------------
+
+    def _step(self, key: tuple, make):
+        step = self._steps.get(key)
+        if step is None:
+            self.compiled_during_call = True
+            step = self._steps[key] = self.rt.graph(" ".join(map(str, key)), make())
+        return step
+
+    def _state(self, key: tuple, make):
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = make()
+        return state
+
+    def _prompts(self, prompt_indices: list[int]) -> list[list[int]]:
+        return [self.tokenizer(self.config.prompts[i])["input_ids"] for i in prompt_indices]
+
+    def _load_prompts(self, ids_buf: torch.Tensor, lens: torch.Tensor, prompts: list[list[int]]) -> None:
+        """Copy prompts into a (B, P) buffer, left-aligned, padded on the right."""
+        host = torch.full(ids_buf.shape, self.limits.pad, dtype=torch.long)
+        for r, p in enumerate(prompts):
+            host[r, : len(p)] = torch.tensor(p)
+        ids_buf.copy_(host)
+        lens.copy_(torch.tensor([len(p) for p in prompts]))
+
+    def _check_fits(self, rows: int, prompts: list[list[int]]) -> None:
+        longest = max(len(p) for p in prompts)
+        if rows > self.cap.rows or longest + self.config.max_new_tokens + self.k_max + 2 > self.cap.slots:
+            raise ValueError(
+                f"call of {rows} rows and {longest}-token prompts exceeds the fast engine's cache "
+                f"({self.cap.rows} rows x {self.cap.slots} slots, sized from the config)"
+            )
+
+    # -- plain decoding (greedy or sampled) and beams -------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, prompt_indices: list[int], use_assistant: bool = False, **kwargs: Any) -> CallOutput:
+        beams = int(kwargs.get("num_beams", 1) or 1)
+        if beams > 1:
+            return self._beam_search(prompt_indices, beams, int(kwargs.get("num_return_sequences", 1) or 1))
+        choice = _choice(kwargs)
+        prompts = self._prompts(prompt_indices)
+        b, width = len(prompts), bucket(max(len(p) for p in prompts))
+        self._check_fits(b, prompts)
+        self.compiled_during_call = False
+        st = self._state(("rows", b), lambda: RowState(b, self.cap.width, self.device))
+        ids = self._state(("ids", b, width), lambda: torch.zeros(b, width, dtype=torch.long, device=self.device))
+        args = (self.rt, self.lean, self.cache, st)
+        prefill = self._step(("prefill", b, width, choice), lambda: prefill_body(*args, ids, choice, self.limits))
+        decode = self._step(("decode", b, choice), lambda: decode_body(*args, choice, self.limits))
+        self._load_prompts(ids, st.lens, prompts)
+        start = self.clock.mark()
+        prefill()
+        first = self.clock.mark()
+        watch = None if self.limits.fixed_length else DoneWatch(st, every=1)
+        steps = 0
+        for _ in range(self.config.max_new_tokens - 1):
+            if watch is not None and watch.finished(steps):
+                break
+            decode()
+            steps += 1
+        end = self.clock.mark()
+        tokens = st.tokens()  # waits for the device
+        return self._output(prompt_indices, prompts, tokens, start, first, end)
+
+    def _beam_search(self, prompt_indices: list[int], beams: int, returned: int) -> CallOutput:
+        prompts = self._prompts(prompt_indices)
+        rows_n, width = len(prompts) * beams, bucket(max(len(p) for p in prompts))
+        self._check_fits(rows_n, prompts)
+        self.compiled_during_call = False
+        n_eos = len(_eos_list(self.main.generation_config.eos_token_id))
+        keep = max(2, 1 + n_eos) * beams
+        st = self._state(("rows", rows_n), lambda: RowState(rows_n, self.cap.width, self.device))
+        ids = self._state(("ids", rows_n, width), lambda: torch.zeros(rows_n, width, dtype=torch.long, device=self.device))
+        bs = self._state(
+            ("beams", len(prompts), beams),
+            lambda: BeamState(len(prompts), beams, keep, self.config.max_new_tokens, self.device),
+        )
+        logits = self._state(("logits", rows_n), lambda: torch.zeros(rows_n, self.lean.shape.vocab, device=self.device))
+        penalty = float(getattr(self.main.generation_config, "length_penalty", 1.0) or 1.0)
+        update, advance = beam_bodies(
+            self.rt, self.lean, self.cache, st, bs, logits, self.limits.eos, self.limits.fixed_length, penalty
+        )
+        rows_idx = st.row_ids[:, None].expand(rows_n, width)
+        pos = torch.arange(width, device=self.device)[None, :].expand(rows_n, width)
+
+        def prefill_body_() -> None:
+            from infercomp.fast.runtime import forward
+
+            logits.copy_(forward(self.rt, self.lean, self.cache, ids, pos, rows_idx, (st.lens - 1)[:, None])[:, 0])
+
+        prefill = self._step(("beam-prefill", rows_n, width), lambda: prefill_body_)
+        upd = self._step(("beam-update", len(prompts), beams), lambda: update)
+        adv = self._step(("beam-advance", rows_n), lambda: advance)
+        self._load_prompts(ids, st.lens, [p for p in prompts for _ in range(beams)])
+        bs.reset(self.limits.pad)
+        start = self.clock.mark()
+        prefill()
+        first = None
+        watch = DoneWatchFlag(bs.active)
+        for t in range(self.config.max_new_tokens):
+            upd()
+            if first is None:
+                first = self.clock.mark()
+            if t == self.config.max_new_tokens - 1 or watch.stopped():
+                break
+            adv()
+        end = self.clock.mark()
+        results = bs.results(returned)
+        tokens = [ids_ for ids_, _ in results]
+        scores = [score for _, score in results]
+        index = [p for p in prompt_indices for _ in range(returned)]
+        out = self._output(index, [p for p in prompts for _ in range(returned)], tokens, start, first, end)
+        for row, score in zip(out.rows, scores, strict=True):
+            row.score = score
+        return out
+
+    # -- speculative ------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
+        cfg = self.config
+        choice = _choice(kwargs)
+        prompts = self._prompts(prompt_indices)
+        b, width = len(prompts), bucket(max(len(p) for p in prompts))
+        self._check_fits(b, prompts)
+        self.compiled_during_call = False
+        lookup = cfg.draft_source == "prompt_lookup"
+        sampled_q = choice.do_sample and not lookup
+        vocab = self.lean.shape.vocab
+        st = self._state(
+            ("spec", b, sampled_q),
+            lambda: SpecState(b, self.cap.width, self.cap.slots, self.k_max, vocab, sampled_q, self.device),
+        )
+        ids = self._state(("ids", b, width), lambda: torch.zeros(b, width, dtype=torch.long, device=self.device))
+        main_args = (self.rt, self.lean, self.cache, st)
+        prefill = self._step(("spec-prefill", b, width, choice, sampled_q), lambda: prefill_body(*main_args, ids, choice, self.limits))
+        verify = self._step(("spec-verify", b, choice, sampled_q), lambda: verify_body(*main_args, choice, self.limits))
+        draft_prefill = None
+        if not lookup:
+            d_args = (self.rt, self.lean_draft, self.draft_cache, st)
+            draft_prefill = self._step(("draft-prefill", b, width), lambda: _prefill_only(*d_args, ids))
+        self._load_prompts(ids, st.lens, prompts)
+        st.seq.zero_()
+        st.seq[:, :width].copy_(ids)
+        st.reset_counters()
+        k = cfg.num_assistant_tokens
+        stats = SpecStats(histogram=[0] * (self.k_max + 1))
+        marks: list[tuple] = []
+        start = self.clock.mark()
+        prefill()
+        if draft_prefill is not None:
+            draft_prefill()
+        st.seq.scatter_(1, st.lens[:, None], st.tok[:, None])  # the pending token after the prompt
+        first = self.clock.mark()
+        watch = DoneWatch(st, every=1)
+        rounds = 0
+        cost_ratio = None
+        while rounds < cfg.max_new_tokens and not watch.finished(rounds):
+            draft = self._draft_step(b, k, choice, sampled_q, st, lookup)
+            t0 = self.clock.mark()
+            draft()
+            t1 = self.clock.mark()
+            verify()
+            t2 = self.clock.mark()
+            marks.append((t0, t1, t2))
+            stats.draft_lengths.append(k)
+            rounds += 1
+            if cfg.adaptive_draft and rounds % 4 == 0:
+                k, cost_ratio = self._adapt(st, marks, k, cost_ratio)
+        end = self.clock.mark()
+        tokens = st.tokens()
+        out = self._output(prompt_indices, prompts, tokens, start, first, end)
+        self._fill_stats(stats, st, marks, lookup)
+        out.speculative = stats
+        return out
+
+    def _draft_step(self, b: int, k: int, choice: Choice, sampled_q: bool, st: SpecState, lookup: bool):
+        if lookup:
+            return self._step(("lookup", b, k), lambda: lookup_body(st, self.config.prompt_lookup_max_ngram, k))
+
+        def make():
+            first, next_ = model_draft_bodies(self.rt, self.lean_draft, self.draft_cache, st, choice, self.limits)
+
+            def body() -> None:
+                first()
+                for _ in range(k - 1):
+                    next_()
+
+            return body
+
+        return self._step(("draft", b, k, choice, sampled_q), make)
+
+    def _adapt(self, st: SpecState, marks, k: int, cost_ratio):
+        """Adaptive draft length from the measured acceptance and draft / verify costs."""
+        from infercomp.speculative.engine import best_draft_length
+
+        drafted, accepted = int(st.drafted), int(st.accepted)  # a read every few rounds
+        if cost_ratio is None:
+            t0, t1, t2 = marks[-1]
+            cost_ratio = self.clock.seconds(t0, t1) / k / max(self.clock.seconds(t1, t2), 1e-9)
+        alpha = min(accepted / drafted, 0.99) if drafted else 0.7
+        return best_draft_length(alpha, cost_ratio, self.k_max), cost_ratio
+
+    def _fill_stats(self, stats: SpecStats, st: SpecState, marks, lookup: bool) -> None:
+        stats.rounds = len(marks)
+        stats.drafted = int(st.drafted)
+        stats.accepted = int(st.accepted)
+        stats.histogram = st.histogram.cpu().tolist()
+        stats.draft_time_s = sum(self.clock.seconds(a, b) for a, b, _ in marks)
+        stats.verify_time_s = sum(self.clock.seconds(b, c) for _, b, c in marks)
+        stats.verify_steps = len(marks)
+        stats.draft_steps = 0 if lookup else sum(stats.draft_lengths)
+
+    # -- results --------------------------------------------------------------------------
+
+    def _output(self, prompt_indices, prompts, tokens, start, first, end) -> CallOutput:
+        if self.clock.cuda:
+            torch.cuda.synchronize(self.device)
+        rows = []
+        for p, prompt, ids in zip(prompt_indices, prompts, tokens, strict=True):
+            n, finish = count_new_tokens(ids, self.eos_ids, self.settings.fixed_length)
+            rows.append(Row(p, len(prompt), ids[:n], finish))
+        longest = max(len(r.token_ids) for r in rows)
+        seconds = self.clock.seconds(start, end)
+        ttft = self.clock.seconds(start, first)
+        itl = (seconds - ttft) / (longest - 1) if longest > 1 else None
+        return CallOutput(
+            seconds=seconds,
+            rows=rows,
+            ttft_s=ttft,
+            inter_token_latency_s=itl,
+            context_tokens=max(len(p) for p in prompts) + longest,
+        )
+
+
+class DoneWatchFlag:
+    """Like DoneWatch, for a device flag that says the work still runs."""
+
+    def __init__(self, active: torch.Tensor):
+        self.active = active
+        self.cuda = active.is_cuda
+        self.pending = None
+
+    def stopped(self) -> bool:
+        seen = False
+        if self.pending is not None:
+            flag, event = self.pending
+            if event is not None:
+                event.synchronize()
+            seen = not bool(flag.item())
+        flag = torch.empty((), dtype=torch.bool, pin_memory=self.cuda)
+        flag.copy_(self.active, non_blocking=self.cuda)
+        event = None
+        if self.cuda:
+            event = torch.cuda.Event()
+            event.record()
+        self.pending = (flag, event)
+        return seen
+
+
+def _prefill_only(rt, model, cache, st, ids):
+    """The draft model reads the prompts (its logits are not needed)."""
+    from infercomp.fast.runtime import forward
+
+    rows_n, width = ids.shape
+    pos = torch.arange(width, device=ids.device)[None, :].expand(rows_n, width)
+    rows = st.row_ids[:, None].expand(rows_n, width)
+
+    def body() -> None:
+        forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None])
+
+    return body
+
+
+def _choice(kwargs: dict[str, Any]) -> Choice:
+    if not kwargs.get("do_sample", False):
+        return Choice(do_sample=False)
+    return Choice(
+        do_sample=True,
+        temperature=float(kwargs.get("temperature", 1.0)),
+        top_k=int(kwargs.get("top_k", 0) or 0),
+        top_p=float(kwargs.get("top_p", 1.0)),
+    )
+
+
+def _eos_list(eos) -> list[int]:
+    if eos is None:
+        return []
+    return sorted(set(eos if isinstance(eos, list) else [eos]))

@@ -1,0 +1,221 @@
+"""A lean forward pass of the Llama / Qwen2 / Qwen3 family over a static KV cache.
+
+The fast engine does not run transformers' module tree: a decode step there is hundreds of small
+Python calls. It reads the loaded transformers model's weights instead and runs one plain function
+per layer, so the same compiled code serves every layer and the whole step can be captured as one
+CUDA graph. Projections are fused (q|k|v and gate|up): one matrix-vector product instead of three
+or two. The transformers model keeps working: its q/k/v and gate/up weights are re-pointed at
+views of the fused tensors, so the weights are held once.
+
+Every operation mirrors transformers' own order and precision (RMSNorm in float32, rotary
+embedding in the model dtype), so float32 outputs agree token for token with `generate()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
+
+
+class UnsupportedModel(ValueError):
+    """The fast engine cannot run this model; the message says why in one line."""
+
+
+@dataclass
+class LayerWeights:
+    qkv: torch.Tensor  # (q_dim + 2 kv_dim, hidden)
+    qkv_bias: torch.Tensor | None
+    o: torch.Tensor  # (hidden, q_dim)
+    gate_up: torch.Tensor  # (2 inter, hidden)
+    down: torch.Tensor  # (hidden, inter)
+    norm_in: torch.Tensor  # (hidden,)
+    norm_post: torch.Tensor  # (hidden,)
+    q_norm: torch.Tensor | None  # (head_dim,), Qwen3 only
+    k_norm: torch.Tensor | None
+
+
+@dataclass
+class Shape:
+    """What a forward pass needs to know about the architecture."""
+
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    hidden: int
+    vocab: int
+    eps: float
+    max_positions: int
+
+    @property
+    def groups(self) -> int:
+        return self.heads // self.kv_heads
+
+
+class LeanModel:
+    """The weights of a loaded transformers causal LM, arranged for the fast forward pass."""
+
+    def __init__(self, hf_model):
+        cfg = hf_model.config
+        check_supported(cfg)
+        self.hf = hf_model
+        inner = hf_model.model
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.shape = Shape(
+            layers=cfg.num_hidden_layers,
+            heads=cfg.num_attention_heads,
+            kv_heads=cfg.num_key_value_heads,
+            head_dim=head_dim,
+            hidden=cfg.hidden_size,
+            vocab=cfg.vocab_size,
+            eps=cfg.rms_norm_eps,
+            max_positions=cfg.max_position_embeddings,
+        )
+        self.dtype = inner.embed_tokens.weight.dtype
+        self.device = inner.embed_tokens.weight.device
+        self.embed = inner.embed_tokens.weight  # (vocab, hidden)
+        self.head = hf_model.lm_head.weight  # (vocab, hidden); the same tensor when tied
+        self.norm = inner.norm.weight
+        self.layers = [_fuse_layer(layer) for layer in inner.layers]
+        rotary = inner.rotary_emb
+        self.inv_freq = rotary.inv_freq.detach().float()  # (head_dim / 2,)
+        self.rope_scaling = float(getattr(rotary, "attention_scaling", 1.0))
+        self._rope_len = 0
+        self.cos = self.sin = None
+
+    def rope_tables(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin for positions [0, length): (length, head_dim) in the model dtype, computed as
+        transformers does (float32 angles, scaled, then cast)."""
+        if length > self._rope_len:
+            pos = torch.arange(length, device=self.device, dtype=torch.float32)
+            freqs = pos[:, None] * self.inv_freq.to(self.device)[None, :]
+            emb = torch.cat([freqs, freqs], dim=-1)
+            self.cos = (emb.cos() * self.rope_scaling).to(self.dtype)
+            self.sin = (emb.sin() * self.rope_scaling).to(self.dtype)
+            self._rope_len = length
+        return self.cos, self.sin
+
+    def weight_bytes(self) -> int:
+        seen, total = set(), 0
+        for t in [self.embed, self.head, self.norm] + [w for lw in self.layers for w in vars(lw).values()]:
+            if t is not None and t.data_ptr() not in seen:
+                seen.add(t.data_ptr())
+                total += t.numel() * t.element_size()
+        return total
+
+
+def check_supported(cfg) -> None:
+    kind = getattr(cfg, "model_type", "?")
+    if kind not in SUPPORTED_TYPES:
+        raise UnsupportedModel(f"model type {kind!r} (the fast engine runs {', '.join(SUPPORTED_TYPES)})")
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        raise UnsupportedModel(f"activation {cfg.hidden_act!r} (the fast engine runs 'silu')")
+    if getattr(cfg, "use_sliding_window", False) and getattr(cfg, "sliding_window", None):
+        raise UnsupportedModel("sliding-window attention")
+    rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    if rope.get("rope_type", "default") in ("dynamic", "longrope"):
+        raise UnsupportedModel(f"rope type {rope['rope_type']!r} changes with the sequence length")
+    if getattr(cfg, "mlp_bias", False):
+        raise UnsupportedModel("biases in the MLP")
+
+
+def _fuse_layer(layer) -> LayerWeights:
+    """Concatenate q|k|v and gate|up into one matrix each, then point the transformers modules'
+    weights at views of it, so both code paths share one copy."""
+    attn, mlp = layer.self_attn, layer.mlp
+    qkv = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
+    bias = None
+    if attn.q_proj.bias is not None:
+        bias = _fuse([attn.q_proj, attn.k_proj, attn.v_proj], attr="bias")
+    gate_up = _fuse([mlp.gate_proj, mlp.up_proj])
+    q_norm = getattr(attn, "q_norm", None)
+    k_norm = getattr(attn, "k_norm", None)
+    return LayerWeights(
+        qkv=qkv,
+        qkv_bias=bias,
+        o=attn.o_proj.weight.detach(),
+        gate_up=gate_up,
+        down=mlp.down_proj.weight.detach(),
+        norm_in=layer.input_layernorm.weight.detach(),
+        norm_post=layer.post_attention_layernorm.weight.detach(),
+        q_norm=None if q_norm is None else q_norm.weight.detach(),
+        k_norm=None if k_norm is None else k_norm.weight.detach(),
+    )
+
+
+@torch.no_grad()
+def _fuse(linears, attr: str = "weight") -> torch.Tensor:
+    parts = [getattr(m, attr).detach() for m in linears]
+    fused = torch.cat(parts, dim=0)
+    start = 0
+    for module, part in zip(linears, parts, strict=True):
+        # Re-point the module at a view of the fused tensor: one copy of the weights in memory.
+        getattr(module, attr).data = fused[start : start + part.shape[0]]
+        start += part.shape[0]
+    return fused
+
+
+# ---------------------------------------------------------------------------------------------
+# The forward pass: plain functions of tensors, so one compiled graph serves every layer.
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """transformers' RMSNorm: statistics in float32, scale in the input dtype."""
+    dtype = x.dtype
+    h = x.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * h.to(dtype)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding, rotate-half form. x (B, q, heads, hd); cos/sin (B, q, 1, hd)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+def layer_forward(
+    x: torch.Tensor,  # (B, q, hidden)
+    w: LayerWeights,
+    k_cache: torch.Tensor,  # (B_max, S, kv_heads, hd), written in place
+    v_cache: torch.Tensor,
+    rows: torch.Tensor,  # (B, q) row index of each query (0..B-1), for the cache write
+    pos: torch.Tensor,  # (B, q) cache slot = logical position of each query
+    cos: torch.Tensor,  # (B, q, 1, hd)
+    sin: torch.Tensor,
+    mask: torch.Tensor,  # (B, 1, q * groups, S) True where a key may be attended
+    shape: Shape,
+) -> torch.Tensor:
+    b, q, _ = x.shape
+    h, kvh, hd, g = shape.heads, shape.kv_heads, shape.head_dim, shape.groups
+    qkv = F.linear(rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
+    xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
+    xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
+    if w.q_norm is not None:
+        xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
+    xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
+    # Each row writes its new keys at its own positions: no holes, and rolling back a row is
+    # only moving its length back (the slots are overwritten later).
+    k_cache[rows, pos] = xk
+    v_cache[rows, pos] = xv
+    keys = k_cache[:b].transpose(1, 2)  # (B, kv_heads, S, hd), a view
+    values = v_cache[:b].transpose(1, 2)
+    # Grouped-query attention as plain attention over kv_heads: the `groups` query heads that
+    # share a kv head become extra query rows, (B, kv_heads, q * groups, hd).
+    queries = xq.view(b, q, kvh, g, hd).permute(0, 2, 1, 3, 4).reshape(b, kvh, q * g, hd)
+    out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+    out = out.view(b, kvh, q, g, hd).permute(0, 2, 1, 3, 4).reshape(b, q, h * hd)
+    x = x + F.linear(out, w.o)
+    gate, up = F.linear(rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
+    return x + F.linear(F.silu(gate) * up, w.down)
+
+
+def attention_mask(pos: torch.Tensor, slots: int, groups: int) -> torch.Tensor:
+    """(B, 1, q * groups, S): query at position p sees the keys in slots 0..p of its own row."""
+    b, q = pos.shape
+    visible = torch.arange(slots, device=pos.device)[None, None, :] <= pos[:, :, None]  # (B, q, S)
+    return visible[:, :, None, :].expand(b, q, groups, slots).reshape(b, 1, q * groups, slots)
