@@ -47,6 +47,7 @@ class CallOutput:
     inter_token_latency_s: float | None = None  # decode seconds per generated position
     context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
     speculative: Any = None  # SpecStats of a draft-and-verify call
+    compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
 
 
 class Engine:

@@ -13,13 +13,14 @@ arguments, so one compiled graph serves every layer of a model (a whole-model co
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from infercomp.fast.model import Shape, layer_forward
+from infercomp.fast.model import Shape, attention_mask, layer_forward, rms_norm
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Runtime:
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
             if hasattr(torch._dynamo.config, "recompile_limit"):
                 torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
-            inductor.coordinate_descent_tuning = True  # better block sizes for the matrix-vector kernels
+            # better block sizes for the fused kernels; a knob to measure what it buys
+            inductor.coordinate_descent_tuning = os.environ.get("INFERCOMP_FAST_TUNING", "1") == "1"
             self.layer = torch.compile(layer_forward, dynamic=False, fullgraph=True)
         else:
             self.layer = layer_forward
@@ -92,14 +94,15 @@ class Step:
 
 
 class KVCache:
-    """One model's keys and values: (layers) x (rows, slots, kv_heads, head_dim), allocated once per
+    """One model's keys and values: (layers) x (rows, kv_heads, slots, head_dim), allocated once per
     run for the plan's largest call. A row's tokens sit in slots 0..len-1 at their own positions."""
 
     def __init__(self, shape: Shape, rows: int, slots: int, dtype, device):
-        size = (rows, slots, shape.kv_heads, shape.head_dim)
+        size = (rows, shape.kv_heads, slots, shape.head_dim)
         self.k = [torch.zeros(size, dtype=dtype, device=device) for _ in range(shape.layers)]
         self.v = [torch.zeros(size, dtype=dtype, device=device) for _ in range(shape.layers)]
         self.rows, self.slots = rows, slots
+        self.heads = torch.arange(shape.kv_heads, device=device)[None, None, :]  # (1, 1, kv_heads)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
@@ -125,14 +128,10 @@ def forward(
     cos_t, sin_t = model.rope_tables(cache.slots)
     cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
     x = torch.nn.functional.embedding(ids, model.embed)  # (B, q, hidden)
-    from infercomp.fast.model import attention_mask
-
     mask = attention_mask(pos, cache.slots, shape.groups)
     for i, w in enumerate(model.layers):
-        x = rt.layer(x, w, cache.k[i], cache.v[i], rows, pos, cos, sin, mask, shape)
+        x = rt.layer(x, w, cache.k[i], cache.v[i], rows, cache.heads, pos, cos, sin, mask, shape)
     if out_index is not None:
         x = x.gather(1, out_index[:, :, None].expand(-1, -1, x.shape[-1]))  # (B, n, hidden)
-    from infercomp.fast.model import rms_norm
-
     x = rms_norm(x, model.norm, shape.eps)
     return torch.nn.functional.linear(x, model.head).float()
