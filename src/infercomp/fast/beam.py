@@ -148,6 +148,7 @@ def beam_bodies(
         rows.pos.copy_((rows.lens + bs.step - 1).clamp(max=last_slot))
 
     def advance() -> None:
-        logits_buf.copy_(forward(rt, model, cache, rows.tok[:, None], rows.pos[:, None], row_ids)[:, 0])
+        logits = forward(rt, model, cache, rows.tok[:, None], rows.pos[:, None], row_ids, visible=rows.visible)
+        logits_buf.copy_(logits[:, 0])
 
     return update, advance

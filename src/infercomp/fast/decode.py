@@ -49,6 +49,9 @@ class RowState:
         self.done = torch.zeros(rows, dtype=torch.bool, device=device)
         self.out = torch.zeros(rows, width, dtype=torch.long, device=device)  # emitted tokens
         self.row_ids = torch.arange(rows, device=device)
+        # Eager runs only (CPU): slots the next step's attention must read, set by the host loop,
+        # which knows the longest row. Captured steps read every slot (their shapes are fixed).
+        self.visible: int | None = None
 
     def tokens(self) -> list[list[int]]:
         """The emitted tokens per row: one copy to the host, at the end of a call."""
@@ -94,7 +97,7 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
 
     def body() -> None:
         pos = state.pos[:, None]
-        logits = forward(rt, model, cache, state.tok[:, None], pos, row_ids)[:, 0]  # (B, vocab)
+        logits = forward(rt, model, cache, state.tok[:, None], pos, row_ids, visible=state.visible)[:, 0]  # (B, vocab)
         emit(state, choose(logits, choice, suppress), lim)
         state.pos.add_(1).clamp_(max=last_slot)  # finished rows keep stepping, harmlessly
 

@@ -160,9 +160,12 @@ class FastEngine(Engine):
         first = self.clock.mark()
         watch = None if self.limits.fixed_length else DoneWatch(st, every=1)
         steps = 0
+        longest = max(len(p) for p in prompts)
         for _ in range(self.config.max_new_tokens - 1):
             if watch is not None and watch.finished(steps):
                 break
+            if not self.rt.cuda:  # eager: attention reads only the slots in use
+                st.visible = longest + steps + 1
             decode()
             steps += 1
         end = self.clock.mark()
@@ -211,6 +214,8 @@ class FastEngine(Engine):
                 first = self.clock.mark()
             if t == self.config.max_new_tokens - 1 or watch.stopped():
                 break
+            if not self.rt.cuda:
+                st.visible = max(len(p) for p in prompts) + t + 1
             adv()
         end = self.clock.mark()
         results = bs.results(returned)

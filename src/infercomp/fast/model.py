@@ -209,7 +209,9 @@ def layer_forward(
     # (B, q, kv_heads) index triples address each new (row, head, slot); xk is (B, q, kv_heads, hd).
     k_cache[rows[:, :, None], heads, pos[:, :, None]] = xk
     v_cache[rows[:, :, None], heads, pos[:, :, None]] = xv
-    keys, values = k_cache[:b], v_cache[:b]  # (B, kv_heads, S, hd): contiguous rows for attention
+    # (B, kv_heads, S, hd): the first S slots (S = the mask's width: all slots in a captured step,
+    # only those in use when the host knows the longest row, as on CPU).
+    keys, values = k_cache[:b, :, : mask.shape[-1]], v_cache[:b, :, : mask.shape[-1]]
     # Grouped-query attention as plain attention over kv_heads: the `groups` query heads that
     # share a kv head become extra query rows, (B, kv_heads, q * groups, hd).
     queries = xq.view(b, q, kvh, g, hd).permute(0, 2, 1, 3, 4).reshape(b, kvh, q * g, hd)

@@ -122,13 +122,14 @@ def forward(
     pos: torch.Tensor,  # (B, q) positions = cache slots
     rows: torch.Tensor,  # (B, q) row of each query: arange(B) broadcast
     out_index: torch.Tensor | None = None,  # (B, n) which of the q positions need logits; None: all
+    visible: int | None = None,  # slots attention reads (all when None); only outside captured steps
 ) -> torch.Tensor:
     """The model's logits (B, n, vocab) in float32 for the selected positions of a (B, q) block."""
     shape = model.shape
     cos_t, sin_t = model.rope_tables(cache.slots)
     cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
     x = torch.nn.functional.embedding(ids, model.embed)  # (B, q, hidden)
-    mask = attention_mask(pos, cache.slots, shape.groups)
+    mask = attention_mask(pos, visible or cache.slots, shape.groups)
     for i, w in enumerate(model.layers):
         x = rt.layer(x, w, cache.k[i], cache.v[i], rows, cache.heads, pos, cos, sin, mask, shape)
     if out_index is not None:
