@@ -59,7 +59,7 @@ class Config(BaseModel):
     draft_source: Literal["assistant", "prompt_lookup"] = "assistant"
     prompt_lookup_max_ngram: int = Field(3, ge=1, le=16)
     # Running
-    engine: Literal["transformers", "fast"] = "transformers"
+    engine: Literal["transformers", "fast"] = "fast"
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
