@@ -83,6 +83,18 @@ def run(
         cfg = load_config(config, set_, embedded=embedded)
     quiet_transformers()
     directory = resume or output_dir or cfg.output_dir
+    if cfg.tensor_parallel_size > 1:  # the ranks run in their own processes; rank 0 writes the files
+        from infercomp.distributed import TensorParallelError
+        from infercomp.distributed.launch import run_tensor_parallel
+
+        try:
+            results = run_tensor_parallel(cfg, directory, resume=resume is not None)
+        except TensorParallelError as exc:
+            err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        print_results(results, out)
+        out.print(f"results: {os.path.join(directory, 'results.json')} (reports beside it)", highlight=False)
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
