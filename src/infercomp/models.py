@@ -230,22 +230,25 @@ def _stored_model(name: str, settings: Settings, config, dtype, sharded: bool):
 
 
 def _random_model(name: str, settings: Settings, config, dtype, seed: int, sharded: bool):
+    model_config = _architecture_config(name, config)
+    model_config._attn_implementation = settings.attention
+    return random_model(model_config, settings.device, dtype, seed, sharded)
+
+
+def random_model(model_config, device: str, dtype, seed: int = 0, sharded: bool = False):
     """Random weights without a download and without a full copy anywhere: transformers builds
     the model on the meta device, materialises only the parameters (or this rank's shards) on
-    the device and initialises them there; non-persistent buffers such as RoPE's inv_freq are
+    `device` and initialises them there; non-persistent buffers such as RoPE's inv_freq are
     recomputed from the config. An empty state dict makes every weight a "missing key"."""
     import torch
     from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
-
-    model_config = _architecture_config(name, config)
-    model_config._attn_implementation = settings.attention
-    model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(model_config)]
-    placement = tensor_parallel_kwargs() if sharded else {"device_map": {"": settings.device}}
-    torch.manual_seed(seed)  # the same seed on every rank
     from transformers.utils import logging as hf_logging
 
+    model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(model_config)]
+    placement = tensor_parallel_kwargs() if sharded else {"device_map": {"": device}}
+    torch.manual_seed(seed)  # the same seed on every rank
     level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "weights newly initialized" report is the point here
+    hf_logging.set_verbosity_error()  # its "weights newly initialized" report is the point here
     try:
         return model_class.from_pretrained(None, config=model_config, state_dict={}, dtype=dtype, **placement)
     finally:
