@@ -60,8 +60,9 @@ def test_two_cpu_ranks_give_the_single_process_greedy_text_and_one_results_file(
     ranks = tp["methods"]["batched"]["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1]
     # Each rank holds a shard: less than the whole model's weights.
-    whole = single.methods["batched"].summary.memory.weights_gb
-    assert all(0 < r["weights_gb"] < whole for r in ranks)
+    whole = single.methods["batched"].summary.memory
+    assert all(0 < r["weights_gb"] < whole.weights_gb for r in ranks)
+    assert all(r["kv_cache_gb"] == pytest.approx(whole.kv_cache_gb / 2) for r in ranks)  # half the KV heads each
     collectives = tp["methods"]["batched"]["collectives"]
     assert all(c["collective_s"] > 0 and c["collective_events"] > 0 for c in collectives)
 
@@ -97,7 +98,11 @@ def test_more_ranks_than_gpus(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "field, value, words",
-    [("device", "cuda:1", "pins one GPU"), ("isolation", "process", "process group"), ("adaptive_draft", True, "draft")],
+    [
+        ("device", "cuda:1", "pins one GPU"),
+        ("isolation", "process", "process group"),
+        ("adaptive_draft", True, "draft"),
+    ],
 )
 def test_settings_that_cannot_run_sharded(field, value, words):
     with pytest.raises(ConfigError, match=f"{field} with tensor_parallel_size 2: .*{words}"):

@@ -92,7 +92,10 @@ def run(
         except TensorParallelError as exc:
             err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        from infercomp.distributed.report import tensor_parallel_markdown
+
         print_results(results, out)
+        out.print("\n".join(tensor_parallel_markdown(results)), markup=False, highlight=False)
         out.print(f"results: {os.path.join(directory, 'results.json')} (reports beside it)", highlight=False)
         return
     with Progress(

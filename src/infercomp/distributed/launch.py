@@ -35,11 +35,15 @@ def run_tensor_parallel(config: Config, output_dir: str, resume: bool = False):
         config_path.write_text(config.model_dump_json())
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")  # the launcher's own default for several ranks, said aloud
-        code = _wait(subprocess.Popen(worker_command(str(config_path), config.tensor_parallel_size, output_dir, resume), env=env))
+        code = _wait(
+            subprocess.Popen(worker_command(str(config_path), config.tensor_parallel_size, output_dir, resume), env=env)
+        )
     results_file = Path(output_dir) / "results.json"
     if code != 0:
         kept = f"; methods finished before it are in {results_file}" if results_file.exists() else ""
-        raise TensorParallelError(f"tensor parallel run failed: the ranks exited with code {code} (their output is above){kept}")
+        raise TensorParallelError(
+            f"tensor parallel run failed: the ranks exited with code {code} (their output is above){kept}"
+        )
     return Results.load(results_file)
 
 
