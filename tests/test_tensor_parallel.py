@@ -156,3 +156,19 @@ def test_built_in_architectures_have_the_published_parameter_counts(name, billio
         model = AutoModelForCausalLM.from_config(architecture_config(name))
     count = sum(p.numel() for p in model.parameters()) / 1e9
     assert count == pytest.approx(billions, rel=0.005)
+
+
+@pytest.mark.slow
+def test_a_model_the_ranks_cannot_load_is_one_line_not_a_launcher_report(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", "run", "quick", "--embedded", "--quiet"]
+        + ["--set", "tensor_parallel_size=2", "--set", "device=cpu", "--set", f"main_model={tmp_path / 'absent'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "absent" in line]
+    assert len(errors) == 1 and errors[0].startswith("infercomp: ") and "could not be loaded" in errors[0]
+    assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infercomp.config import Config
+from infercomp.config import Config, ConfigError
 from infercomp.distributed import TensorParallelError
 from infercomp.distributed.validate import check_tensor_parallel
 
@@ -22,6 +22,7 @@ from infercomp.distributed.validate import check_tensor_parallel
 def worker_command(config_path: str, size: int, output_dir: str, resume: bool) -> list[str]:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={size}"]
     command += ["-m", "infercomp.distributed.worker", config_path, "--output-dir", output_dir]
+    command += ["--error-file", str(Path(config_path).with_name("error"))]
     return command + (["--resume"] if resume else [])
 
 
@@ -38,6 +39,7 @@ def run_tensor_parallel(config: Config, output_dir: str, resume: bool = False):
         code = _wait(
             subprocess.Popen(worker_command(str(config_path), config.tensor_parallel_size, output_dir, resume), env=env)
         )
+        _raise_rank_error(Path(tmp))
     results_file = Path(output_dir) / "results.json"
     if code != 0:
         kept = f"; methods finished before it are in {results_file}" if results_file.exists() else ""
@@ -45,6 +47,16 @@ def run_tensor_parallel(config: Config, output_dir: str, resume: bool = False):
             f"tensor parallel run failed: the ranks exited with code {code} (their output is above){kept}"
         )
     return Results.load(results_file)
+
+
+def _raise_rank_error(folder: Path) -> None:
+    """Re-raise the lowest rank's config or model error (written by the worker) in this process."""
+    from infercomp.models import ModelLoadError
+
+    files = sorted(folder.glob("error.*"), key=lambda p: int(p.suffix[1:]))
+    if files:
+        kind, _, message = files[0].read_text().partition("\t")
+        raise (ConfigError if kind == "ConfigError" else ModelLoadError)(message)
 
 
 def _wait(proc: subprocess.Popen) -> int:

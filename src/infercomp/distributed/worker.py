@@ -33,20 +33,29 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config, args.set or [])
         _check_world(config)
     except ConfigError as exc:
-        _say(f"infercomp: {exc}")
-        sys.exit(2)
+        sys.exit(_user_error(exc, args.error_file))
     start_process_group(config)
     code = 0
     try:
         run_rank(config, Path(args.output_dir or config.output_dir), args.resume)
     except (ConfigError, ModelLoadError) as exc:
-        _say(f"infercomp: {exc}")
-        code = 2
+        code = _user_error(exc, args.error_file)
     finally:
         import torch.distributed as dist
 
         dist.destroy_process_group()  # else the launcher reports a failure after the work is done
     sys.exit(code)
+
+
+def _user_error(exc: Exception, error_file: str | None) -> int:
+    """A bad config or model is one line, not a launcher failure report: with --error-file (as
+    `infercomp run` passes) the line goes there for the parent to print and the rank exits 0."""
+    if error_file is None:
+        _say(f"infercomp: {exc}")
+        return 2
+    rank = os.environ.get("RANK", "0")
+    Path(f"{error_file}.{rank}").write_text(f"{type(exc).__name__}\t{exc}")
+    return 0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -55,6 +64,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", help="override a field: key=value")
     parser.add_argument("--output-dir")
     parser.add_argument("--resume", action="store_true", help="run only the methods missing from DIR")
+    parser.add_argument("--error-file", help="write a config or model error here (PATH.RANK) and exit 0")
     return parser.parse_args(argv)
 
 
