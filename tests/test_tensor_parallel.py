@@ -172,3 +172,33 @@ def test_a_model_the_ranks_cannot_load_is_one_line_not_a_launcher_report(tmp_pat
     errors = [line for line in proc.stderr.splitlines() if "absent" in line]
     assert len(errors) == 1 and errors[0].startswith("infercomp: ") and "could not be loaded" in errors[0]
     assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr
+
+
+def test_a_faster_engine_asked_for_under_tensor_parallel_is_recorded_not_run():
+    from infercomp.config import Config
+    from infercomp.distributed import FAST_ENGINE_NOTE
+    from infercomp.distributed.worker import reference_engine
+
+    class WithEngine(Config):  # a config that has an engine switch
+        engine: str = "transformers"
+
+    ran, note = reference_engine(WithEngine(engine="fast", tensor_parallel_size=2))
+    assert ran.engine == "transformers" and note == FAST_ENGINE_NOTE
+    assert reference_engine(WithEngine(tensor_parallel_size=2))[1] is None
+
+
+@pytest.mark.gpu
+def test_two_gpu_ranks_run_with_nccl_and_measure_every_gpu(tmp_path):
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 GPUs")
+    from infercomp.distributed.launch import run_tensor_parallel
+
+    config = _config(tmp_path, 2, "gpu").model_copy(update={"device": "auto", "dtype": "bfloat16"})
+    results = run_tensor_parallel(config, str(tmp_path / "gpu"))
+    tp = results.tensor_parallel
+    assert tp["backend"] == "nccl" and tp["devices"] == ["cuda:0", "cuda:1"]
+    assert tp["all_reduce"]["busbw_gbs"] > 1
+    for method in ("standard", "batched"):
+        assert results.methods[method].status == "ok"
+        assert all(r["gpu_allocated_peak_gb"] > 0 for r in tp["methods"][method]["ranks"])
+        assert all(c["collective_s"] > 0 and "NCCL" in c["measured_as"] for c in tp["methods"][method]["collectives"])

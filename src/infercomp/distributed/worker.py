@@ -133,8 +133,7 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     }
     if writer and not results.environment:
         results.settings = engine.settings.as_record()
-        if engine_note:
-            results.settings["notes"].append(engine_note)
+        results.settings["notes"] += [n for n in (engine_note, _isolation_note(config, device)) if n]
         results.models = engine.describe_models()
         results.environment = capture_environment(device)
         results.environment["memory_bandwidth_gbs"] = bandwidth
@@ -177,6 +176,14 @@ def reference_engine(config) -> tuple[Any, str | None]:
     if asked == REFERENCE_ENGINE:
         return config, None
     return config.model_copy(update={"engine": REFERENCE_ENGINE}), FAST_ENGINE_NOTE
+
+
+def _isolation_note(config, device: str) -> str | None:
+    if config.isolation == "auto" and device.startswith("cuda"):
+        return (
+            "isolation 'process' not used: each rank runs all methods in its one process (joined to the ranks' group)"
+        )
+    return None
 
 
 def _threads_per_rank(config):
