@@ -230,9 +230,16 @@ def _stored_model(name: str, settings: Settings, config, dtype, sharded: bool):
 
 
 def _random_model(name: str, settings: Settings, config, dtype, seed: int, sharded: bool):
+    import torch
+
     model_config = _architecture_config(name, config)
     model_config._attn_implementation = settings.attention
-    return random_model(model_config, settings.device, dtype, seed, sharded)
+    model = random_model(model_config, settings.device, dtype, seed, sharded)
+    with torch.inference_mode():  # one short forward: random weights must still give finite logits
+        logits = model(torch.arange(1, 9, device=settings.device)[None]).logits
+    if not torch.isfinite(logits).all():
+        raise ModelLoadError(f"model {name!r} with random weights gave non-finite logits in {settings.dtype}")
+    return model
 
 
 def random_model(model_config, device: str, dtype, seed: int = 0, sharded: bool = False):
