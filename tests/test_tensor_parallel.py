@@ -3,6 +3,7 @@ clear errors for impossible sizes, and random weights built on the meta device."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -202,3 +203,41 @@ def test_two_gpu_ranks_run_with_nccl_and_measure_every_gpu(tmp_path):
         assert results.methods[method].status == "ok"
         assert all(r["gpu_allocated_peak_gb"] > 0 for r in tp["methods"][method]["ranks"])
         assert all(c["collective_s"] > 0 and "NCCL" in c["measured_as"] for c in tp["methods"][method]["collectives"])
+
+
+SHARDED_RANDOM = """
+import torch, torch.distributed as dist
+from infercomp.architectures import architecture_config
+from infercomp.models import random_model
+dist.init_process_group("gloo")
+shrink = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=8, head_dim=8,
+              num_key_value_heads=2, vocab_size=512)
+for name in ("meta-llama/Llama-3.1-70B", "Qwen/Qwen3-32B"):
+    cfg = architecture_config(name, shrink)
+    cfg._attn_implementation = "sdpa"
+    model = random_model(cfg, "cpu", torch.float32, seed=0, sharded=True)
+    with torch.inference_mode():
+        logits = model(torch.arange(1, 9)[None]).logits
+    both = [torch.empty_like(logits) for _ in range(2)]
+    dist.all_gather(both, logits)
+    shard = tuple(model.model.layers[0].mlp.up_proj.weight.to_local().shape)
+    print(name, shard, bool(torch.isfinite(logits).all()), torch.equal(both[0], both[1]))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_random_weights_built_on_meta_are_sharded_on_two_ranks(tmp_path):
+    script = tmp_path / "sharded_random.py"
+    script.write_text(SHARDED_RANDOM)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith(("meta-llama", "Qwen")))
+    # Each rank holds half of up_proj's 128 rows; logits are finite and the same on both ranks.
+    assert lines == ["Qwen/Qwen3-32B (64, 64) True True"] * 2 + ["meta-llama/Llama-3.1-70B (64, 64) True True"] * 2

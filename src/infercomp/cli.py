@@ -95,7 +95,7 @@ def run(
         from infercomp.distributed.report import tensor_parallel_markdown
 
         print_results(results, out)
-        out.print("\n".join(tensor_parallel_markdown(results)), markup=False, highlight=False)
+        out.print("\n".join(tensor_parallel_markdown(results)), markup=False, highlight=False, soft_wrap=True)
         out.print(f"results: {os.path.join(directory, 'results.json')} (reports beside it)", highlight=False)
         return
     with Progress(
