@@ -9,6 +9,10 @@
 # under OUT, machine and versions in OUT/machine.txt, a summary table at the end (and in
 # OUT/summary.md). Run from the repository root: benchmarks/gpu_tensor_parallel.sh [OUT]
 set -uo pipefail
+# NVLink multicast (NVLS) stays off unless the caller sets otherwise: all-reduce uses NCCL's
+# ring/tree algorithms, as on hosts without NVSwitch multicast.
+export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0} TORCH_SYMM_MEM_DISABLE_MULTICAST=${TORCH_SYMM_MEM_DISABLE_MULTICAST:-1}
+export NVSHMEM_DISABLE_NVLS=${NVSHMEM_DISABLE_NVLS:-1}
 out=${1:-${OUT:-bench-out}}
 max_new=${MAX_NEW:-32}
 cfg=benchmarks/tensor_parallel.json
@@ -16,6 +20,7 @@ mkdir -p "$out"
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
 {
   echo "date: $(date -u +%FT%TZ)"; echo "visible GPUs: $gpus"
+  env | grep -E '^(NCCL_|TORCH_SYMM|NVSHMEM_|CUDA_VISIBLE)' | sort
   nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader || true
   nvidia-smi topo -m || true
   python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'nccl', torch.cuda.nccl.version(), 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)"
