@@ -101,12 +101,10 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     """Every method of `config` on this rank; rank 0 records and saves after each method."""
     import torch.distributed as dist
 
-    from infercomp.distributed import measure
     from infercomp.engine import Engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.methods import get_method
     from infercomp.plan import make_plan
-    from infercomp.results import capture_environment
     from infercomp.runner import MethodRun, configure_threads
 
     writer = dist.get_rank() == 0
@@ -117,8 +115,24 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
     _progress(writer, f"loading models on {dist.get_world_size()} ranks")
     engine = Engine.load(run_config, need_assistant)
+    bandwidth = measure_bandwidth_gbs(engine.settings.device)
+    record = _describe(engine, bandwidth, engine_note, results)
+    runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]
+    for run in _measured(runs, config.interleave, config.repeats, writer):
+        _record(run, record, results, out_dir)
+    if writer:
+        _finish(results, config, make_plan(config), out_dir)
+
+
+def _describe(engine, bandwidth: float, engine_note: str | None, results) -> dict[str, Any]:
+    """The run's tensor-parallel record (every rank takes part); rank 0 also fills the run's
+    settings, models and environment."""
+    import torch.distributed as dist
+
+    from infercomp.distributed import REFERENCE_ENGINE, measure
+    from infercomp.results import capture_environment
+
     device = engine.settings.device
-    bandwidth = measure_bandwidth_gbs(device)
     record = {
         "size": dist.get_world_size(),
         "backend": dist.get_backend(),
@@ -126,46 +140,59 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
         "memory_bandwidth_gbs": measure.gather(bandwidth),
         "main_model": "sharded with transformers' tensor-parallel plan 'auto'",
         "assistant_model": _assistant_placement(engine),
-        "engine": REFERENCE,
+        "engine": REFERENCE_ENGINE,
         "engine_note": engine_note,
         "all_reduce": measure.all_reduce_bandwidth(device),
-        "methods": dict(((results.tensor_parallel or {}) if writer else {}).get("methods", {})),
+        "methods": {},
     }
-    if writer and not results.environment:
+    if results is None:  # not rank 0
+        return record
+    record["methods"] = dict((results.tensor_parallel or {}).get("methods", {}))  # kept on resume
+    if not results.environment:
         results.settings = engine.settings.as_record()
-        results.settings["notes"] += [n for n in (engine_note, _isolation_note(config, device)) if n]
+        notes = [engine_note, _isolation_note(engine.config, device)]
+        results.settings["notes"] = list(results.settings["notes"]) + [n for n in notes if n]
         results.models = engine.describe_models()
         results.environment = capture_environment(device)
         results.environment["memory_bandwidth_gbs"] = bandwidth
-    runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]
-    if config.interleave:  # A B C A B C ...: drift hits all methods alike
-        _progress(writer, f"{len(runs)} methods interleaved: warm-up and {config.repeats} repeats")
+    return record
+
+
+def _measured(runs, interleave: bool, repeats: int, writer: bool):
+    """Warm up and time each method, yielding each once it is measured; with `interleave` the
+    repeats go round-robin (A B C A B C) so drift hits all methods alike."""
+    if interleave:
+        _progress(writer, f"{len(runs)} methods interleaved: warm-up and {repeats} repeats")
         for run in runs:
             run.warm_up()
-        for repeat in range(config.repeats):
+        for repeat in range(repeats):
             for run in runs:
                 run.measure_repeat(repeat, None)
+        yield from runs
+        return
     for run in runs:
-        if not config.interleave:
-            _progress(writer, f"{run.method.name}: warm-up and {config.repeats} repeats")
-            run.warm_up()
-            for repeat in range(config.repeats):
-                run.measure_repeat(repeat, None)
-        collectives = _profiled_call(run, device)
-        result = run.result()
-        per_rank = measure.gather(measure.rank_figures(result, device))
-        per_rank_collectives = measure.gather(collectives)
-        if writer:
-            record["methods"][run.method.name] = {"ranks": per_rank, "collectives": per_rank_collectives}
-            results.methods[run.method.name] = result
-            results.incomplete.remove(run.method.name)
-            results.tensor_parallel = record
-            results.save(out_dir)
-    if writer:
-        _finish(results, config, make_plan(config), out_dir)
+        _progress(writer, f"{run.method.name}: warm-up and {repeats} repeats")
+        run.warm_up()
+        for repeat in range(repeats):
+            run.measure_repeat(repeat, None)
+        yield run
 
 
-REFERENCE = "transformers"
+def _record(run, record: dict[str, Any], results, out_dir: Path) -> None:
+    """Time in collectives and every rank's figures for one method; rank 0 saves."""
+    from infercomp.distributed import measure
+
+    device = run.engine.settings.device
+    collectives = measure.gather(_profiled_call(run, device))
+    result = run.result()
+    per_rank = measure.gather(measure.rank_figures(result, device))
+    if results is None:  # not rank 0
+        return
+    record["methods"][run.method.name] = {"ranks": per_rank, "collectives": collectives}
+    results.methods[run.method.name] = result
+    results.incomplete.remove(run.method.name)
+    results.tensor_parallel = record
+    results.save(out_dir)
 
 
 def reference_engine(config) -> tuple[Any, str | None]:
@@ -200,12 +227,13 @@ def _threads_per_rank(config):
 def _todo(config, out_dir: Path, resume: bool, writer: bool):
     """The plans still to run (the same on every rank) and, on rank 0, the results to fill."""
     from infercomp.config import ConfigError
+    from infercomp.distributed.measure import gather
     from infercomp.plan import make_plan
     from infercomp.results import Results
     from infercomp.runner import load_for_resume
 
     plans = make_plan(config)
-    results, problem = None, None
+    results, names, problem = None, [], None
     if writer:
         try:
             results = load_for_resume(config, out_dir) if resume else None
@@ -215,12 +243,10 @@ def _todo(config, out_dir: Path, resume: bool, writer: bool):
             results = Results(config=config.model_dump(mode="json"))
         names = [p.method for p in plans if p.method not in results.methods]
         results.incomplete = list(names)
-    from infercomp.distributed.measure import gather
-
-    shared = gather((names, problem) if writer else None)[0]
-    if shared[1]:
-        raise ConfigError(shared[1])
-    return [p for p in plans if p.method in shared[0]], results
+    names, problem = gather((names, problem))[0]  # rank 0's answer, on every rank
+    if problem:
+        raise ConfigError(problem)
+    return [p for p in plans if p.method in names], results
 
 
 def _assistant_placement(engine) -> str:
