@@ -63,8 +63,8 @@ def _llama31(hidden: int, intermediate: int, layers: int, heads: int) -> dict[st
 
 
 ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "Qwen/Qwen3-0.6B": _qwen3(1024, 3072, 28, 16, 8, tied=True),
     "Qwen/Qwen3-4B": _qwen3(2560, 9728, 36, 32, 8, tied=True),
+    "Qwen/Qwen3-0.6B": _qwen3(1024, 3072, 28, 16, 8, tied=True),
     "Qwen/Qwen3-8B": _qwen3(4096, 12288, 36, 32, 8, tied=False),
     "Qwen/Qwen3-14B": _qwen3(5120, 17408, 40, 40, 8, tied=False),
     "Qwen/Qwen3-32B": _qwen3(5120, 25600, 64, 64, 8, tied=False),

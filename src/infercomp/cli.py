@@ -84,20 +84,9 @@ def run(
     quiet_transformers()
     directory = resume or output_dir or cfg.output_dir
     if cfg.tensor_parallel_size > 1:  # the ranks run in their own processes; rank 0 writes the files
-        from infercomp.distributed import TensorParallelError
-        from infercomp.distributed.launch import run_tensor_parallel
+        from infercomp.distributed.launch import run_from_cli
 
-        try:
-            results = run_tensor_parallel(cfg, directory, resume=resume is not None)
-        except TensorParallelError as exc:
-            err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        from infercomp.distributed.report import tensor_parallel_markdown
-
-        print_results(results, out)
-        out.print("\n".join(tensor_parallel_markdown(results)), markup=False, highlight=False, soft_wrap=True)
-        out.print(f"results: {os.path.join(directory, 'results.json')} (reports beside it)", highlight=False)
-        return
+        raise typer.Exit(run_from_cli(cfg, directory, resume is not None, out, err))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -267,7 +256,7 @@ def models(
         print(local_folder(path))
         return
     for m in known_models():
-        print(f"{m.name:22s} {m.kind:13s} {m.description}")
+        print(f"{m.name:26s} {m.kind:13s} {m.description}")
 
 
 def quiet_transformers() -> None:

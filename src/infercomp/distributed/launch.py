@@ -49,6 +49,23 @@ def run_tensor_parallel(config: Config, output_dir: str, resume: bool = False):
     return Results.load(results_file)
 
 
+def run_from_cli(config: Config, output_dir: str, resume: bool, out, err) -> int:
+    """`infercomp run` with tensor_parallel_size > 1: run the ranks, print rank 0's results and
+    the per-GPU table on the console `out`; a failed run is one line on `err`. Returns the exit code."""
+    from infercomp.distributed.report import tensor_parallel_markdown
+    from infercomp.report.console import print_results
+
+    try:
+        results = run_tensor_parallel(config, output_dir, resume)
+    except TensorParallelError as exc:
+        err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    print_results(results, out)
+    out.print("\n".join(tensor_parallel_markdown(results)), markup=False, highlight=False, soft_wrap=True)
+    out.print(f"results: {Path(output_dir) / 'results.json'} (reports beside it)", highlight=False)
+    return 0
+
+
 def _raise_rank_error(folder: Path) -> None:
     """Re-raise the lowest rank's config or model error (written by the worker) in this process."""
     from infercomp.models import ModelLoadError
