@@ -71,7 +71,10 @@ def collective_time(call, device: str) -> dict[str, Any]:
         wall = time.perf_counter() - start
     events = prof.events()
     if on_gpu:
-        picked = [e for e in events if _is_device_event(e) and "nccl" in e.name.lower()]
+        kernels = [e for e in events if _is_device_event(e)]
+        if not kernels:  # no CUPTI: a zero here would be a guess, not a measurement
+            return {"unavailable": "the profiler recorded no GPU kernels (CUPTI unavailable?)"}
+        picked = [e for e in kernels if "nccl" in e.name.lower()]
         where = "NCCL kernels on the GPU"
     else:
         main = _model_thread(events, thread)
