@@ -7,13 +7,15 @@
 #   - Llama-3.1-70B (141 GB, fits no single GPU): tensor parallel 4 (needs 4 GPUs).
 # What the visible GPUs cannot hold is skipped and said so. Raw results.json / report.md per run
 # under OUT, machine and versions in OUT/machine.txt, a summary table at the end (and in
-# OUT/summary.md). Run from the repository root: benchmarks/gpu_tensor_parallel.sh [OUT]
+# OUT/summary.md). Run from the repository root: benchmarks/gpu_tensor_parallel.sh [OUT] [all|qwen|llama]
+# (qwen / llama: only that part, e.g. to keep one command short; RUN_TIMEOUT seconds per run, 480).
 set -uo pipefail
 # NVLink multicast (NVLS) stays off unless the caller sets otherwise: all-reduce uses NCCL's
 # ring/tree algorithms, as on hosts without NVSwitch multicast.
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0} TORCH_SYMM_MEM_DISABLE_MULTICAST=${TORCH_SYMM_MEM_DISABLE_MULTICAST:-1}
 export NVSHMEM_DISABLE_NVLS=${NVSHMEM_DISABLE_NVLS:-1}
 out=${1:-${OUT:-bench-out}}
+part=${2:-all}
 max_new=${MAX_NEW:-32}
 cfg=benchmarks/tensor_parallel.json
 mkdir -p "$out"
@@ -30,7 +32,8 @@ cat "$out/machine.txt"
 run() {  # NAME GPU_LIST SIZE MODEL
   local name=$1 devices=$2 size=$3 model=$4 start=$SECONDS
   echo "== $name: $model, tensor_parallel_size $size on GPUs $devices"
-  CUDA_VISIBLE_DEVICES=$devices python3 -m infercomp.cli run "$cfg" --quiet --output-dir "$out/$name" \
+  CUDA_VISIBLE_DEVICES=$devices timeout "${RUN_TIMEOUT:-480}" \
+    python3 -m infercomp.cli run "$cfg" --quiet --output-dir "$out/$name" \
     --set main_model="$model" --set tensor_parallel_size="$size" --set max_new_tokens="$max_new" \
     > "$out/$name.log" 2>&1
   local code=$?
@@ -38,13 +41,17 @@ run() {  # NAME GPU_LIST SIZE MODEL
   echo "== $name: exit $code after $((SECONDS - start)) s"
 }
 
-if [ "$gpus" -ge 2 ]; then
+if [ "$part" = llama ]; then
+  :
+elif [ "$gpus" -ge 2 ]; then
   run qwen3-32b-tp2 0,1 2 Qwen/Qwen3-32B
   run qwen3-32b-tp1 0 1 Qwen/Qwen3-32B
 else
   echo "skipped: Qwen3-32B tensor parallel 2 needs 2 GPUs; $gpus visible" | tee -a "$out/skipped.txt"
 fi
-if [ "$gpus" -ge 4 ]; then
+if [ "$part" = qwen ]; then
+  :
+elif [ "$gpus" -ge 4 ]; then
   run llama-3.1-70b-tp4 0,1,2,3 4 meta-llama/Llama-3.1-70B
 else
   echo "skipped: Llama-3.1-70B tensor parallel 4 needs 4 GPUs; $gpus visible" | tee -a "$out/skipped.txt"
