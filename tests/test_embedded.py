@@ -81,7 +81,13 @@ def test_models_path_loads_offline_with_plain_transformers():
 def test_models_lists_embedded_and_architectures():
     proc = subprocess.run([sys.executable, "-m", "infercomp.cli", "models"], capture_output=True, text=True, timeout=60)
     names = [line.split()[0] for line in proc.stdout.strip().splitlines()]
-    assert names == ["embedded:main", "embedded:assistant", "Qwen/Qwen3-4B", "Qwen/Qwen3-0.6B"]
+    assert names == ["embedded:main", "embedded:assistant", "Qwen/Qwen3-4B", "Qwen/Qwen3-0.6B"] + [
+        "Qwen/Qwen3-8B",
+        "Qwen/Qwen3-14B",
+        "Qwen/Qwen3-32B",
+        "meta-llama/Llama-3.1-8B",
+        "meta-llama/Llama-3.1-70B",
+    ]
 
 
 def test_unknown_model_path_is_one_line_error():

@@ -83,6 +83,10 @@ def run(
         cfg = load_config(config, set_, embedded=embedded)
     quiet_transformers()
     directory = resume or output_dir or cfg.output_dir
+    if cfg.tensor_parallel_size > 1:  # the ranks run in their own processes; rank 0 writes the files
+        from infercomp.distributed.launch import run_from_cli
+
+        raise typer.Exit(run_from_cli(cfg, directory, resume is not None, out, err))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -252,7 +256,7 @@ def models(
         print(local_folder(path))
         return
     for m in known_models():
-        print(f"{m.name:22s} {m.kind:13s} {m.description}")
+        print(f"{m.name:26s} {m.kind:13s} {m.description}")
 
 
 def quiet_transformers() -> None:

@@ -73,6 +73,8 @@ class Config(BaseModel):
     output_dir: str = "results"
     trust_remote_code: bool = False
     quality: bool = True
+    # Ranks (one GPU each, or CPU processes) the main model is sharded over; >1 launches them.
+    tensor_parallel_size: int = Field(1, ge=1)
 
     @field_validator("prompts")
     @classmethod
@@ -144,6 +146,22 @@ class Config(BaseModel):
                 "interleave: runs methods in turn inside one process, so it needs isolation 'none' or "
                 "'auto'; got isolation 'process'"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tensor_parallel_compatible(self) -> Config:
+        if self.tensor_parallel_size == 1:
+            return self
+        clash = {
+            "device": self.device.startswith("cuda:") and "pins one GPU; use 'cuda' or 'auto' (rank i uses GPU i)",
+            "isolation": self.isolation == "process"
+            and "'process' cannot hold the ranks' process group; use 'auto' or 'none'",
+            "adaptive_draft": self.adaptive_draft
+            and "true would let each rank pick its own draft length from its own clock; use false",
+        }
+        for name, why in clash.items():
+            if why:
+                raise ValueError(f"{name} with tensor_parallel_size {self.tensor_parallel_size}: {why}")
         return self
 
     # Derived views used by the planner and the runner.

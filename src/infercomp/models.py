@@ -4,49 +4,28 @@ Names a config may use:
 - `embedded:main`, `embedded:assistant`: the small pair shipped inside the package (offline).
 - a local folder that `from_pretrained` can load.
 - a Hugging Face hub id (loaded from the local cache, or downloaded when the network allows).
-- with `load_format: "random"`, any of the above or a built-in architecture (`Qwen/Qwen3-4B`,
-  `Qwen/Qwen3-0.6B`): the architecture with random weights, nothing downloaded.
+- with `load_format: "random"`, any of the above or a built-in architecture (`architectures.py`:
+  Qwen3 0.6B to 32B, Llama 3.1 8B and 70B): the architecture with random weights, nothing downloaded.
+  Random weights are built on the meta device and materialised directly on the run's device.
+
+Under tensor parallel (`tensor_parallel_size` > 1, inside a torch.distributed worker) the main
+model is sharded with transformers' tensor-parallel plan ("auto": the model's own plan) and the
+assistant is replicated on every rank.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infercomp.architectures import ARCHITECTURES, architecture_config
+
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
 EMBEDDED = {"embedded:main": EMBEDDED_DIR / "main", "embedded:assistant": EMBEDDED_DIR / "assistant"}
-
-# Published architecture values of the seed's models, for random-weight runs without a download.
-_QWEN3_COMMON = dict(
-    head_dim=128,
-    vocab_size=151936,
-    tie_word_embeddings=True,
-    rope_theta=1000000.0,
-    max_position_embeddings=40960,
-    rms_norm_eps=1e-6,
-    model_type="qwen3",
-)
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "Qwen/Qwen3-4B": dict(
-        hidden_size=2560,
-        intermediate_size=9728,
-        num_hidden_layers=36,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        **_QWEN3_COMMON,
-    ),
-    "Qwen/Qwen3-0.6B": dict(
-        hidden_size=1024,
-        intermediate_size=3072,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        **_QWEN3_COMMON,
-    ),
-}
 
 QUANT_HINT = "pip install 'infercomp[quant]'"
 
@@ -111,6 +90,7 @@ class Settings:
     engine: str = "transformers"  # the engine that ran: "transformers" (reference) or "fast"
     compile: dict[str, Any] | None = None  # fast engine: compile mode, seconds, captured steps
     notes: list[str] = field(default_factory=list)
+    tensor_parallel_size: int = 1  # ranks the main model is sharded over
 
     def as_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -134,6 +114,9 @@ def resolve_settings(config) -> Settings:
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"device {config.device!r} was asked for, but torch sees no CUDA device")
     on_gpu = device.startswith("cuda")
+    tp_size = getattr(config, "tensor_parallel_size", 1)
+    if tp_size > 1 and on_gpu:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # one GPU per rank
 
     dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if on_gpu else "float32")
 
@@ -149,6 +132,8 @@ def resolve_settings(config) -> Settings:
     if config.use_quantization:
         if config.load_format == "random":
             notes.append("use_quantization skipped: 4-bit loading needs stored weights, not load_format 'random'")
+        elif tp_size > 1:
+            notes.append("use_quantization skipped: 4-bit weights cannot be sharded by tensor parallel")
         elif not _has("bitsandbytes"):
             notes.append(f"use_quantization skipped: bitsandbytes is not installed ({QUANT_HINT})")
         else:
@@ -179,6 +164,7 @@ def resolve_settings(config) -> Settings:
         fixed_length=fixed_length,
         num_assistant_tokens=config.num_assistant_tokens,
         notes=notes,
+        tensor_parallel_size=tp_size,
     )
 
 
@@ -200,35 +186,19 @@ def load_tokenizer(name: str, load_format: str):
 
 
 def load_model(name: str, settings: Settings, config, seed: int = 0):
-    """Load one model on the run's device with its dtype, attention and quantization."""
+    """Load one model on the run's device with its dtype, attention and quantization.
+
+    Under tensor parallel the main model is sharded over the ranks; any other model (the
+    assistant) is loaded whole on this rank's device."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, settings.dtype)
+    sharded = settings.tensor_parallel_size > 1 and name == config.main_model
     try:
         if settings.load_format == "random":
-            model_config = _architecture_config(name, config)
-            model_config._attn_implementation = settings.attention
-            torch.manual_seed(seed)
-            with torch.device(settings.device):
-                model = AutoModelForCausalLM.from_config(model_config, dtype=dtype)
+            model = _random_model(name, settings, config, dtype, seed, sharded)
         else:
-            kwargs: dict[str, Any] = dict(
-                dtype=dtype,
-                attn_implementation=settings.attention,
-                trust_remote_code=config.trust_remote_code,
-                use_safetensors=None if config.trust_remote_code else True,
-            )
-            if settings.quantization != "none":
-                from transformers import BitsAndBytesConfig
-
-                kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
-                )
-                kwargs["device_map"] = {"": settings.device}
-            model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED.get(name, name)), **kwargs)
-            if settings.quantization == "none":
-                model.to(settings.device)
+            model = _stored_model(name, settings, config, dtype, sharded)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -237,12 +207,78 @@ def load_model(name: str, settings: Settings, config, seed: int = 0):
     return model
 
 
+def _stored_model(name: str, settings: Settings, config, dtype, sharded: bool):
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = dict(
+        dtype=dtype,
+        attn_implementation=settings.attention,
+        trust_remote_code=config.trust_remote_code,
+        use_safetensors=None if config.trust_remote_code else True,
+    )
+    if sharded:
+        kwargs.update(tensor_parallel_kwargs())
+    elif settings.quantization != "none":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+        )
+        kwargs["device_map"] = {"": settings.device}
+    model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED.get(name, name)), **kwargs)
+    if not sharded and settings.quantization == "none":
+        model.to(settings.device)
+    return model
+
+
+def _random_model(name: str, settings: Settings, config, dtype, seed: int, sharded: bool):
+    import torch
+
+    model_config = _architecture_config(name, config)
+    model_config._attn_implementation = settings.attention
+    model = random_model(model_config, settings.device, dtype, seed, sharded)
+    with torch.inference_mode():  # one short forward: random weights must still give finite logits
+        logits = model(torch.arange(1, 9, device=settings.device)[None]).logits
+    if not torch.isfinite(logits).all():
+        raise ModelLoadError(f"model {name!r} with random weights gave non-finite logits in {settings.dtype}")
+    return model
+
+
+def random_model(model_config, device: str, dtype, seed: int = 0, sharded: bool = False):
+    """Random weights without a download and without a full copy anywhere: transformers builds
+    the model on the meta device, materialises only the parameters (or this rank's shards) on
+    `device` and initialises them there; non-persistent buffers such as RoPE's inv_freq are
+    recomputed from the config. An empty state dict makes every weight a "missing key"."""
+    import torch
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+    from transformers.utils import logging as hf_logging
+
+    model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(model_config)]
+    placement = tensor_parallel_kwargs() if sharded else {"device_map": {"": device}}
+    torch.manual_seed(seed)  # the same seed on every rank
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its "weights newly initialized" report is the point here
+    try:
+        return model_class.from_pretrained(None, config=model_config, state_dict={}, dtype=dtype, **placement)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def tensor_parallel_kwargs() -> dict[str, Any]:
+    """`from_pretrained` arguments for the model's own tensor-parallel plan. From transformers
+    5.18 the plan goes through `DistributedConfig`; earlier releases take `tp_plan` directly."""
+    try:
+        from transformers import DistributedConfig
+    except ImportError:
+        return {"tp_plan": "auto"}
+    return {"distributed_config": DistributedConfig(tp_plan="auto")}
+
+
 def _architecture_config(name: str, config):
-    from transformers import AutoConfig, Qwen3Config
+    from transformers import AutoConfig
 
     if name in ARCHITECTURES:
-        values = {k: v for k, v in ARCHITECTURES[name].items() if k != "model_type"}
-        return Qwen3Config(**values)
+        return architecture_config(name)
     return AutoConfig.from_pretrained(str(local_folder(name)), trust_remote_code=config.trust_remote_code)
 
 

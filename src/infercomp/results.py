@@ -153,6 +153,7 @@ class Results(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
     methods: dict[str, MethodResult] = Field(default_factory=dict)
     incomplete: list[str] = Field(default_factory=list)  # planned methods not yet run (resume runs them)
+    tensor_parallel: dict[str, Any] | None = None  # ranks, collectives, per-rank memory (tensor_parallel_size > 1)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

@@ -87,16 +87,22 @@ def _nvml_handle(device: str):
 
 
 def weight_bytes(model) -> int:
-    """Bytes the model's parameters and buffers occupy (packed 4-bit weights counted as stored)."""
-    total = sum(p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+    """Bytes the model's parameters and buffers occupy on this device (packed 4-bit weights
+    counted as stored; a tensor-parallel shard counted as the shard, not the whole tensor)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(_local(t).numel() * t.element_size() for t in tensors)
+
+
+def _local(tensor):
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor  # DTensor: this rank's shard
 
 
 def kv_bytes_per_token(model) -> int:
-    """K and V for one token across all layers: layers x KV heads x head_dim x 2 x bytes."""
+    """K and V for one token across all layers on this device: layers x KV heads x head_dim x 2 x bytes."""
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    kv_heads //= getattr(model, "_tp_size", None) or 1  # tensor parallel: this rank's heads
     elem = next(model.parameters()).element_size()
     if elem < 2:  # quantized weights: the cache is kept in the compute dtype
         elem = 2

@@ -75,6 +75,9 @@ def markdown(results: Results) -> str:
     ]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    from infercomp.distributed.report import tensor_parallel_markdown
+
+    lines += tensor_parallel_markdown(results)
     return "\n".join(lines) + "\n"
 
 
