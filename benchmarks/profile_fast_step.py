@@ -33,7 +33,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", default="Qwen/Qwen3-4B")
     ap.add_argument("--rows", type=int, default=1)
+    ap.add_argument("--sample", action="store_true", help="nucleus sampling's step (top-p 0.9, T 0.8)")
     args = ap.parse_args()
+    kwargs = dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0) if args.sample else dict(do_sample=False)
     cfg = load_config(
         "example",
         overrides=dict(
@@ -52,9 +54,9 @@ def main() -> None:
     )
     engine = build_fast_engine(Engine.load(cfg, need_assistant=False))
     t = time.perf_counter()
-    engine.generate([0] * args.rows, do_sample=False)
+    engine.generate([0] * args.rows, **kwargs)
     print(f"first call (compile + capture) {time.perf_counter() - t:.1f} s", flush=True)
-    call = engine.generate([0] * args.rows, do_sample=False)
+    call = engine.generate([0] * args.rows, **kwargs)
     print(f"decode step {call.inter_token_latency_s * 1000:.3f} ms", flush=True)
     decode = next(step for key, step in engine._steps.items() if key[0] == "decode")
     from torch.profiler import ProfilerActivity, profile
@@ -76,7 +78,7 @@ def main() -> None:
         rows.append((dev / REPLAYS, e.count / REPLAYS, e.key))
         total += dev / REPLAYS
     rows.sort(reverse=True)
-    lines = [f"model {args.model} rows {args.rows}: device time per step {total / 1000:.3f} ms (kernels summed)"]
+    lines = [f"model {args.model} rows {args.rows} {'nucleus' if args.sample else 'greedy'}: device time per step {total / 1000:.3f} ms (kernels summed)"]
     lines.append(f"{'us/step':>9} {'calls/step':>10}  kernel")
     for us, calls, name in rows[:40]:
         lines.append(f"{us:9.1f} {calls:10.1f}  {name[:150]}")
@@ -87,7 +89,8 @@ def main() -> None:
     print(text, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"profile-{args.model.split('/')[-1]}-b{args.rows}.txt").write_text(text)
+    kind = "nucleus" if args.sample else "greedy"
+    (out / f"profile-{args.model.split('/')[-1]}-b{args.rows}-{kind}.txt").write_text(text)
     del events
 
 
