@@ -15,6 +15,9 @@ from infercomp.engine import Engine
 from infercomp.fast import build_fast_engine
 
 pytestmark = pytest.mark.gpu
+# Correctness, not speed: skip the compiler's block-size search, which triples each shape's
+# compile time (every shape below compiles once).
+os.environ.setdefault("INFERCOMP_FAST_TUNING", "0")
 
 PROMPTS = [
     "generate short bed time story containing word elephant and cake",
@@ -39,17 +42,23 @@ def first_divergence(a: list[int], b: list[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-@pytest.mark.parametrize("batch", [1, 4, 8])
-def test_float32_greedy_and_speculative_match_the_reference(batch):
-    ref, fast = pair("float32")
+@pytest.fixture(scope="module")
+def float32_pair():
+    return pair("float32")
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_float32_greedy_and_speculative_match_the_reference(float32_pair, batch):
+    ref, fast = float32_pair
     index = [i % len(PROMPTS) for i in range(batch)]
     want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
     assert [r.token_ids for r in fast.generate(index, do_sample=False).rows] == want
-    assert [r.token_ids for r in fast.speculative(index, do_sample=False).rows] == want
+    if batch == 8:  # ragged rows, drafts accepted in different numbers
+        assert [r.token_ids for r in fast.speculative(index, do_sample=False).rows] == want
 
 
-def test_float32_beams_match_transformers():
-    ref, fast = pair("float32")
+def test_float32_beams_match_transformers(float32_pair):
+    ref, fast = float32_pair
     enc = ref.tokenizer([PROMPTS[1]], return_tensors="pt").to("cuda")
     out = ref.main.generate(
         **enc, **ref.generation_defaults(), num_beams=4, num_return_sequences=4, do_sample=False,
@@ -65,6 +74,12 @@ def test_bf16_agreement_is_reported_and_within_tolerance():
     identical greedy completions and the mean first divergence are measured, not assumed."""
     ref, fast = pair("bfloat16")
     index = [i % len(PROMPTS) for i in range(8)]
+    first = fast.generate(index, do_sample=False)
+    assert first.compile_s > 0  # the first call of a shape captured its steps before its clock
+    assert fast.generate(index, do_sample=False).compile_s == 0.0
+    record = fast.record()
+    assert record["captured_steps"] >= 2 and record["compile_seconds"] > 0
+    assert "cuda graphs" in record["compile_mode"]
     report = {}
     for name, call in (("generate", fast.generate), ("speculative", fast.speculative)):
         want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
@@ -87,14 +102,3 @@ def test_bf16_agreement_is_reported_and_within_tolerance():
         # first few tokens, where a wrong kernel would show at once.
         assert r["identical_share"] >= 0.5, (name, r)
         assert r["mean_first_divergence"] is None or r["mean_first_divergence"] >= 8, (name, r)
-
-
-def test_compile_time_is_recorded_and_steps_are_captured():
-    _, fast = pair("bfloat16", max_new_tokens=16)
-    call = fast.generate([0], do_sample=False)
-    assert call.compile_s > 0  # the first call of a shape captured its steps before its clock
-    again = fast.generate([0], do_sample=False)
-    assert again.compile_s == 0.0
-    record = fast.record()
-    assert record["captured_steps"] >= 2 and record["compile_seconds"] > 0
-    assert "cuda graphs" in record["compile_mode"]
