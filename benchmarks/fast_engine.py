@@ -80,9 +80,21 @@ def workloads(parts: list[str], device: str) -> list[tuple[str, dict]]:
             methods_to_test=["standard", "batched", "nucleus_sampling", "beam_search"],
         )
         # One call: the reference engine's draft-and-verify takes ~18 s per 128-token call here.
-        spec = dict(base, **QWEN, prompts=[p], num_completions=1, batch_size=1, methods_to_test=["standard", "standard_speculative"])
+        spec = dict(
+            base,
+            **QWEN,
+            prompts=[p],
+            num_completions=1,
+            batch_size=1,
+            methods_to_test=["standard", "standard_speculative"],
+        )
         b32 = dict(
-            base, **QWEN, prompts=[p], num_completions=32, batch_size=32, methods_to_test=["batched", "nucleus_sampling"]
+            base,
+            **QWEN,
+            prompts=[p],
+            num_completions=32,
+            batch_size=32,
+            methods_to_test=["batched", "nucleus_sampling"],
         )
         out += [("qwen-b4", b4), ("qwen-spec", spec), ("qwen-b32", b32)]
     if "embedded" in parts:
@@ -93,7 +105,14 @@ def workloads(parts: list[str], device: str) -> list[tuple[str, dict]]:
             prompts=prompts,
             num_completions=4,
             batch_size=4,
-            methods_to_test=["standard", "standard_speculative", "batched", "batched_speculative", "nucleus_sampling", "beam_search"],
+            methods_to_test=[
+                "standard",
+                "standard_speculative",
+                "batched",
+                "batched_speculative",
+                "nucleus_sampling",
+                "beam_search",
+            ],
         )
         out.append(("embedded", emb))
     return out
@@ -142,9 +161,7 @@ def mechanism(rows: list[dict]) -> dict:
         step = std["ms_per_step"]
         c = (spec["draft_step_ms"] or 0.0) / step
         v = spec["verify_ms"] / step
-        pred = {
-            str(a): expected_accepted_length(a, SPEC_K) / (SPEC_K * c + v) for a in (0.6, 0.8, 0.9)
-        }
+        pred = {str(a): expected_accepted_length(a, SPEC_K) / (SPEC_K * c + v) for a in (0.6, 0.8, 0.9)}
         out[workload] = {
             "decode_step_ms": step,
             "draft_step_ms": spec["draft_step_ms"],
@@ -167,14 +184,14 @@ def table(rows: list[dict]) -> str:
             lines.append(f"| {r['workload']} | {r['method']} | {r['engine']} | {r['status']}: {r['reason']} |")
             continue
 
-        def f(key, fmt):
+        def f(key, fmt, r=r):
             v = r.get(key)
             return "" if v is None else format(v, fmt)
 
         lines.append(
             f"| {r['workload']} | {r['method']} | {r['engine']} | {r['rows_per_call']} | {f('ms_per_step', '.2f')} | "
-            f"{f('tokens_per_second', ',.0f')} | {f('ttft_ms', '.1f')} | {f('peak_gb', '.2f')} | {f('warmup_s', '.1f')} | "
-            f"{f('roofline', '.1%')} |"
+            f"{f('tokens_per_second', ',.0f')} | {f('ttft_ms', '.1f')} | {f('peak_gb', '.2f')} | "
+            f"{f('warmup_s', '.1f')} | {f('roofline', '.1%')} |"
         )
     return "\n".join(lines)
 
@@ -229,13 +246,21 @@ def main() -> None:
             results = run_experiment(cfg, out / f"{name}-{engine}")
             took = time.perf_counter() - start
             part = summarize(name, engine, results)
-            print(f"== {name} / {engine}: {took:.0f} s; settings {json.dumps(results.settings.get('compile'))}", flush=True)
+            print(
+                f"== {name} / {engine}: {took:.0f} s; settings {json.dumps(results.settings.get('compile'))}",
+                flush=True,
+            )
             print(table(part), flush=True)
             rows += part
             (out / "summary.json").write_text(json.dumps({"rows": rows, "mechanism": mechanism(rows)}, indent=2))
     summary = {"environment": env, "rows": rows, "mechanism": mechanism(rows)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    text = table(rows) + "\n\nSpeculative mechanism (fast engine, batch 1):\n```\n" + json.dumps(summary["mechanism"], indent=2) + "\n```\n"
+    text = (
+        table(rows)
+        + "\n\nSpeculative mechanism (fast engine, batch 1):\n```\n"
+        + json.dumps(summary["mechanism"], indent=2)
+        + "\n```\n"
+    )
     (out / "summary.md").write_text(text)
     print(text, flush=True)
 

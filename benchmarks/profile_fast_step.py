@@ -78,18 +78,19 @@ def main() -> None:
         rows.append((dev / REPLAYS, e.count / REPLAYS, e.key))
         total += dev / REPLAYS
     rows.sort(reverse=True)
-    lines = [f"model {args.model} rows {args.rows} {'nucleus' if args.sample else 'greedy'}: device time per step {total / 1000:.3f} ms (kernels summed)"]
+    kind = "nucleus" if args.sample else "greedy"
+    lines = [f"model {args.model} rows {args.rows} {kind}: device time per step {total / 1000:.3f} ms (kernels summed)"]
     lines.append(f"{'us/step':>9} {'calls/step':>10}  kernel")
     for us, calls, name in rows[:40]:
         lines.append(f"{us:9.1f} {calls:10.1f}  {name[:150]}")
     lines.append(f"kernels per step: {sum(c for _, c, _ in rows):.0f}")
     weights = engine.lean.weight_bytes()
-    lines.append(f"weights {weights / 1e9:.3f} GB; at the measured step time {weights / call.inter_token_latency_s / 1e9:.0f} GB/s")
+    achieved = weights / call.inter_token_latency_s / 1e9
+    lines.append(f"weights {weights / 1e9:.3f} GB; at the measured step time {achieved:.0f} GB/s")
     text = "\n".join(lines)
     print(text, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kind = "nucleus" if args.sample else "greedy"
     (out / f"profile-{args.model.split('/')[-1]}-b{args.rows}-{kind}.txt").write_text(text)
     del events
 

@@ -190,7 +190,9 @@ def exact_marginals(model, prompt: list[int], steps: int, warp) -> list[torch.Te
         p = warp(model(prefixes).logits[:, -1].float())  # (n, vocab)
         out.append((weight[:, None] * p).sum(0))
         weight = (weight[:, None] * p).reshape(-1)
-        prefixes = torch.cat([prefixes.repeat_interleave(VOCAB, 0), torch.arange(VOCAB).repeat(len(prefixes))[:, None]], 1)
+        prefixes = torch.cat(
+            [prefixes.repeat_interleave(VOCAB, 0), torch.arange(VOCAB).repeat(len(prefixes))[:, None]], 1
+        )
     return out
 
 

@@ -8,7 +8,6 @@ import json
 import os
 
 import pytest
-import torch
 
 from infercomp.config import load_config
 from infercomp.engine import Engine
@@ -61,8 +60,13 @@ def test_float32_beams_match_transformers(float32_pair):
     ref, fast = float32_pair
     enc = ref.tokenizer([PROMPTS[1]], return_tensors="pt").to("cuda")
     out = ref.main.generate(
-        **enc, **ref.generation_defaults(), num_beams=4, num_return_sequences=4, do_sample=False,
-        output_scores=True, return_dict_in_generate=True,
+        **enc,
+        **ref.generation_defaults(),
+        num_beams=4,
+        num_return_sequences=4,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
     )
     got = fast.generate([1], do_sample=False, num_beams=4, num_return_sequences=4)
     for j, row in enumerate(got.rows):

@@ -104,36 +104,38 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
     return body
 
 
-class DoneWatch:
-    """Checks every `every` steps whether all rows finished, without stalling the device: the flag
-    is copied to pinned memory asynchronously and read one check later."""
+class LaggedFlag:
+    """A device boolean read without stalling the device: each `read()` copies the flag's current
+    value to pinned memory asynchronously and returns the value copied by the previous read (one
+    step late, by which time the device has long passed it, so the wait is short or none)."""
 
-    def __init__(self, state: RowState, every: int = 8):
-        self.state, self.every = state, every
+    def __init__(self, flag):
+        self.flag = flag  # () -> 0-d bool tensor on the device
         self.pending: tuple[torch.Tensor, torch.cuda.Event | None] | None = None
-        self.cuda = state.done.is_cuda
 
-    def finished(self, step: int) -> bool:
-        if step % self.every:
-            return False
+    def read(self) -> bool:
         seen = False
         if self.pending is not None:
-            flag, event = self.pending
+            host, event = self.pending
             if event is not None:
                 event.synchronize()
-            seen = bool(flag.item())
-        flag = torch.empty((), dtype=torch.bool, pin_memory=self.cuda)
-        flag.copy_(self.state.done.all(), non_blocking=self.cuda)
+            seen = bool(host.item())
+        value = self.flag()
+        cuda = value.is_cuda
+        host = torch.empty((), dtype=torch.bool, pin_memory=cuda)
+        host.copy_(value, non_blocking=cuda)
         event = None
-        if self.cuda:
+        if cuda:
             event = torch.cuda.Event()
             event.record()
-        self.pending = (flag, event)
+        self.pending = (host, event)
         return seen
 
 
 def plain_steps(rt, model, cache, state, ids, choice, lim) -> tuple[Step, Step]:
     return (
-        rt.graph(f"prefill rows={state.rows} len={ids.shape[1]}", prefill_body(rt, model, cache, state, ids, choice, lim)),
+        rt.graph(
+            f"prefill rows={state.rows} len={ids.shape[1]}", prefill_body(rt, model, cache, state, ids, choice, lim)
+        ),
         rt.graph(f"decode rows={state.rows} {choice}", decode_body(rt, model, cache, state, choice, lim)),
     )

@@ -16,7 +16,7 @@ import torch
 
 from infercomp.engine import CallOutput, Engine, Row
 from infercomp.fast.beam import BeamState, beam_bodies
-from infercomp.fast.decode import DoneWatch, Limits, RowState, bucket, decode_body, prefill_body
+from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
 from infercomp.fast.model import LeanModel
 from infercomp.fast.runtime import KVCache, Runtime
 from infercomp.fast.sampling import Choice
@@ -158,11 +158,11 @@ class FastEngine(Engine):
         start = self.clock.mark()
         prefill()
         first = self.clock.mark()
-        watch = None if self.limits.fixed_length else DoneWatch(st, every=1)
+        watch = None if self.limits.fixed_length else LaggedFlag(lambda: st.done.all())
         steps = 0
         longest = max(len(p) for p in prompts)
         for _ in range(self.config.max_new_tokens - 1):
-            if watch is not None and watch.finished(steps):
+            if watch is not None and watch.read():
                 break
             if not self.rt.cuda:  # eager: attention reads only the slots in use
                 st.visible = longest + steps + 1
@@ -180,7 +180,9 @@ class FastEngine(Engine):
         n_eos = len(_eos_list(self.main.generation_config.eos_token_id))
         keep = max(2, 1 + n_eos) * beams
         st = self._state(("rows", rows_n), lambda: RowState(rows_n, self.cap.width, self.device))
-        ids = self._state(("ids", rows_n, width), lambda: torch.zeros(rows_n, width, dtype=torch.long, device=self.device))
+        ids = self._state(
+            ("ids", rows_n, width), lambda: torch.zeros(rows_n, width, dtype=torch.long, device=self.device)
+        )
         bs = self._state(
             ("beams", len(prompts), beams),
             lambda: BeamState(len(prompts), beams, keep, self.config.max_new_tokens, self.device),
@@ -207,12 +209,12 @@ class FastEngine(Engine):
         start = self.clock.mark()
         prefill()
         first = None
-        watch = DoneWatchFlag(bs.active)
+        watch = LaggedFlag(lambda: ~bs.active)
         for t in range(self.config.max_new_tokens):
             upd()
             if first is None:
                 first = self.clock.mark()
-            if t == self.config.max_new_tokens - 1 or watch.stopped():
+            if t == self.config.max_new_tokens - 1 or watch.read():
                 break
             if not self.rt.cuda:
                 st.visible = max(len(p) for p in prompts) + t + 1
@@ -247,7 +249,9 @@ class FastEngine(Engine):
         ids = self._state(("ids", b, width), lambda: torch.zeros(b, width, dtype=torch.long, device=self.device))
         main_args = (self.rt, self.lean, self.cache, st)
         self._load_prompts(ids, st.lens, prompts)  # before capture: warm-up runs read them
-        prefill = self._step(("spec-prefill", b, width, choice, sampled_q), lambda: prefill_body(*main_args, ids, choice, self.limits))
+        prefill = self._step(
+            ("spec-prefill", b, width, choice, sampled_q), lambda: prefill_body(*main_args, ids, choice, self.limits)
+        )
         verify = self._step(("spec-verify", b, choice, sampled_q), lambda: verify_body(*main_args, choice, self.limits))
         draft_prefill = None
         if not lookup:
@@ -266,10 +270,10 @@ class FastEngine(Engine):
             draft_prefill()
         st.seq.scatter_(1, st.lens[:, None], st.tok[:, None])  # the pending token after the prompt
         first = self.clock.mark()
-        watch = DoneWatch(st, every=1)
+        watch = LaggedFlag(lambda: st.done.all())
         rounds = 0
         cost_ratio = None
-        while rounds < cfg.max_new_tokens and not watch.finished(rounds):
+        while rounds < cfg.max_new_tokens and not watch.read():
             draft = self._draft_step(b, k, choice, sampled_q, st, lookup)
             t0 = self.clock.mark()
             draft()
@@ -346,31 +350,6 @@ class FastEngine(Engine):
             context_tokens=max(len(p) for p in prompts) + longest,
             compile_s=self.compile_s,
         )
-
-
-class DoneWatchFlag:
-    """Like DoneWatch, for a device flag that says the work still runs."""
-
-    def __init__(self, active: torch.Tensor):
-        self.active = active
-        self.cuda = active.is_cuda
-        self.pending = None
-
-    def stopped(self) -> bool:
-        seen = False
-        if self.pending is not None:
-            flag, event = self.pending
-            if event is not None:
-                event.synchronize()
-            seen = not bool(flag.item())
-        flag = torch.empty((), dtype=torch.bool, pin_memory=self.cuda)
-        flag.copy_(self.active, non_blocking=self.cuda)
-        event = None
-        if self.cuda:
-            event = torch.cuda.Event()
-            event.record()
-        self.pending = (flag, event)
-        return seen
 
 
 def _prefill_only(rt, model, cache, st, ids):
