@@ -54,6 +54,8 @@ class Runtime:
         mode = "eager"
         if self.cuda:
             mode = "cuda graphs + torch.compile (one layer function)" if self.compile_layers else "cuda graphs (eager)"
+            if self.compile_layers and not inductor.coordinate_descent_tuning:
+                mode += ", no block-size search"
         self.record = CompileRecord(mode=mode)
         self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
 
