@@ -59,6 +59,8 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
 
     def fits(n: int) -> bool:
         try:
+            if hasattr(engine, "ensure_rows"):  # the fast engine sizes its cache per run: grow it
+                engine.ensure_rows(n)
             method.run_call(engine, [0] * n)
             return True
         except torch.OutOfMemoryError:

@@ -94,6 +94,21 @@ class FastEngine(Engine):
         slots = -(-slots // 64) * 64  # whole blocks of 64
         return Capacity(rows=rows, slots=slots, width=cfg.max_new_tokens + self.k_max + 2)
 
+    def ensure_rows(self, rows: int) -> None:
+        """Grow the caches to `rows` rows (maxbatch: the cache is what a larger batch costs). Drops
+        the captured steps, which point at the old caches; they are captured again on use."""
+        if rows <= self.cap.rows:
+            return
+        self._steps.clear()
+        self._states.clear()
+        self.cache = self.draft_cache = None
+        self.free()
+        self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
+        self.cache = KVCache(self.lean.shape, rows, self.cap.slots, self.lean.dtype, self.device)
+        if self.lean_draft is not None:
+            d = self.lean_draft
+            self.draft_cache = KVCache(d.shape, rows, self.cap.slots, d.dtype, self.device)
+
     def kv_cache_bytes(self) -> int:
         return self.cache.nbytes() + (self.draft_cache.nbytes() if self.draft_cache is not None else 0)
 
