@@ -1,0 +1,207 @@
+"""Daily use: bad input is one line and exit 2, interrupted runs keep their calls and resume,
+one run per output folder, truthful records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def infercomp(*args, cwd=None, timeout=240, env=None):
+    full_env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "infercomp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+def start(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "infercomp.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def assert_one_line_error(proc, *words):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("infercomp: ") and "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "latin1.json").write_bytes(b'{"prompts": ["caf\xe9"]}')
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "empty-model").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "long.json").write_text(json.dumps({"prompts": ["once upon a time " * 300]}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["run", "latin1.json"], ["not UTF-8"]),
+        (["run", "a-folder"], ["is a directory"]),
+        (["run", "--embedded", "--set", "main_model=empty-model"], ["holds no model", "config.json is missing"]),
+        (["run", "--embedded", "--output-dir", "a-file"], ["existing file"]),
+        (["maxbatch", "--embedded", "--method", "nosuch"], ["unknown method 'nosuch'", "allowed:"]),
+        (["maxbatch", "--embedded", "--limit", "0"], ["--limit", "greater than or equal to 1"]),
+        (["maxbatch", "--embedded", "--limit", "-3"], ["--limit"]),
+        (["run", "--embedded", "--set", "device=cuda:7"], ["device"]),
+        (["run", "long.json", "--embedded", "--output-dir", "o"], ["1024", "max_position_embeddings", "prompt 0"]),
+        (["maxbatch", "quick", "--method", "batched"], ["not in the local Hugging Face cache", "offline"]),
+        (["run", "--nosuch"], ["No such option"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(files, args, words):
+    proc = infercomp(*args, cwd=files, env={"HF_HUB_OFFLINE": "1"}, timeout=60)
+    assert_one_line_error(proc, *words)
+    assert not (files / "o").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder_is_refused_before_any_method(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    proc = infercomp("run", "--embedded", "--quiet", "--output-dir", str(ro / "out"))
+    assert_one_line_error(proc, "not writable")
+
+
+def test_offline_hub_model_is_refused_at_once(tmp_path):
+    began = time.monotonic()
+    proc = infercomp("maxbatch", "quick", "--method", "batched", cwd=tmp_path, env={"HF_HUB_OFFLINE": ""})
+    assert_one_line_error(proc, "Qwen/Qwen3-4B")
+    assert time.monotonic() - began < 30  # no minute of retries
+
+
+def test_run_sh_check_checks_what_quick_runs():
+    proc = subprocess.run(
+        ["bash", "-c", "sed -n '/check)/p' run.sh"], cwd=Path(SRC).parent, capture_output=True, text=True
+    )
+    assert "check quick --embedded" in proc.stdout
+
+
+SMALL = ["--set", "max_new_tokens=6", "--set", "repeats=2", "--set", "quality=false"]
+
+
+def _saved_calls(path: Path) -> list[dict]:
+    out = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+@pytest.mark.slow
+def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning(tmp_path):
+    out = tmp_path / "run"
+    proc = start("run", "comprehensive", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
+    checkpoint = out / "checkpoint.jsonl"
+    deadline = time.monotonic() + 180
+    while len(_saved_calls(checkpoint)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"resume with: infercomp run --resume {out}" in stderr
+    saved = _saved_calls(checkpoint)
+    assert len(saved) >= 3
+    kept = json.loads((out / "results.json").read_text())
+    assert kept["incomplete"], "the interrupted run must say what is left"
+    assert (out / "results.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+    resumed = infercomp("run", "--resume", str(out), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads((out / "results.json").read_text())
+    assert final["incomplete"] == [] and not checkpoint.exists()
+    plan = json.loads(infercomp("plan", "comprehensive", *SMALL, "--json").stdout)
+    for name, entry in plan["methods"].items():
+        method = final["methods"][name]
+        assert method["status"] == "ok", (name, method.get("reason"))
+        planned = sum(len(b) for b in entry["batches"])
+        assert len(method["completions"]) == planned, name
+        assert method["summary"]["repeats"] == 2
+    # Calls saved before the interrupt were replayed, not run again: their recorded wall time
+    # in that repeat is exactly the saved one (a second run would have measured a new time).
+    for call in saved:
+        method = final["methods"][call["method"]]
+        rows = [c for c in method["completions"] if c["call_index"] == call["call"]]
+        assert rows, call
+        assert rows[0]["call_times_s"][call["repeat"]] == call["outputs"][0]["seconds"]
+        if call["repeat"] == 0:
+            texts = sorted(r["token_ids"] for r in rows)
+            assert texts == sorted(r["token_ids"] for o in call["outputs"] for r in o["rows"])
+    # Methods finished before the interrupt are kept as they were.
+    for name, before in kept["methods"].items():
+        assert final["methods"][name]["completions"] == before["completions"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.slow
+def test_second_run_into_a_busy_folder_refuses_and_the_first_completes(tmp_path):
+    out = tmp_path / "shared"
+    first = start("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
+    deadline = time.monotonic() + 120
+    while not (out / "results.json").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = infercomp("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
+    assert_one_line_error(second, "in use by another infercomp run", f"pid {first.pid}")
+    first.communicate(timeout=240)
+    assert first.returncode == 0
+    final = json.loads((out / "results.json").read_text())
+    assert final["incomplete"] == []
+    assert sorted(final["methods"]) == sorted(["standard", "batched", "beam_search", "nucleus_sampling"])
+    assert all(m["status"] == "ok" and m["completions"] for m in final["methods"].values())
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    from infercomp.lockfile import LOCK_FILE, OutputLock
+
+    (tmp_path / LOCK_FILE).write_text("999999\n")  # no process holds it
+    with OutputLock(tmp_path):
+        assert (tmp_path / LOCK_FILE).read_text().strip() == str(os.getpid())
+
+
+def test_sigterm_exits_143_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = start("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
+    deadline = time.monotonic() + 120
+    while not (out / "results.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "resume with: infercomp run --resume" in stderr and "Traceback" not in stderr
