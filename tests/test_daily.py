@@ -205,3 +205,68 @@ def test_sigterm_exits_143_and_says_how_to_resume(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert "resume with: infercomp run --resume" in stderr and "Traceback" not in stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Truthful records
+
+
+def test_compare_names_workload_differences_and_incomplete_runs(greedy_run, tmp_path):
+    results, _ = greedy_run
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    results.save(a)
+    longer = results.model_copy(deep=True)
+    longer.config["max_new_tokens"] = 150
+    longer.save(b)
+    refused = infercomp("compare", str(a), str(b))
+    assert_one_line_error(refused, "different workloads", "max_new_tokens: a=24, b=150", "--force")
+    forced = infercomp("compare", str(a), str(b), "--markdown", "--force")
+    assert forced.returncode == 0 and "different workloads, ratios not comparable: max_new_tokens" in forced.stdout
+    partial = results.model_copy(deep=True)
+    partial.incomplete = ["nucleus_sampling"]
+    partial.methods["batched"].status = "failed"
+    partial.save(c)
+    shown = infercomp("compare", str(a), str(c), "--markdown")
+    assert shown.returncode == 0, shown.stderr
+    assert "c is incomplete (not run: nucleus_sampling; failed: batched)" in shown.stdout
+
+
+def test_beam_search_records_the_beams_it_ran(greedy_run):
+    results, _ = greedy_run
+    gen = results.methods["beam_search"].generation
+    # num_completions [2, 1, 3]: one call per prompt with that many beams and sequences.
+    assert gen["num_beams"] == [2, 1, 3] and gen["num_return_sequences"] == [2, 1, 3]
+    assert results.methods["batched"].generation["do_sample"] is False
+
+
+def test_environment_records_infercomp_not_the_current_folders_repository(tmp_path, monkeypatch):
+    from infercomp import __version__
+    from infercomp.results import git_revision, infercomp_version
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"],
+        check=True,
+    )
+    other = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    monkeypatch.chdir(tmp_path)
+    rev = git_revision()
+    ours = subprocess.run(["git", "-C", SRC, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert rev is not None and rev.startswith(ours) and not rev.startswith(other.strip())
+    assert infercomp_version() == __version__
+
+
+def test_load_from_other_processes_is_measured(tmp_path):
+    from infercomp.measure.load import OtherLoad
+
+    # A busy loop outside this process tree (double fork: its parent exits at once).
+    pidfile = tmp_path / "pid"
+    subprocess.run(
+        ["sh", "-c", f"(timeout 4 sh -c 'while :; do :; done' & echo $! > {pidfile}) &"], check=True
+    )
+    time.sleep(0.3)
+    with OtherLoad() as load:
+        time.sleep(2.0)
+    record = load.record()
+    assert record["other_cores"] >= 0.5, record  # the busy loop kept about one core busy
+    assert record["loaded"] is True

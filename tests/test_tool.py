@@ -4,6 +4,7 @@ interactive launcher, run.sh."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -161,7 +162,7 @@ def test_launcher_from_start_to_a_finished_run(tmp_path, monkeypatch):
         ENTER,  # assistant: embedded:assistant
         CLEAR + "Once upon a time | generate short bed time story containing word dog and sausage" + ENTER,
         CLEAR + "2,1" + ENTER,  # completions per prompt
-        CLEAR + "2" + ENTER,  # batch size
+        CLEAR + "0" + ENTER + CLEAR + "2" + ENTER,  # batch size: 0 is refused as given, then 2
         CLEAR + "8" + ENTER,  # max new tokens
         CLEAR + "0" + ENTER,  # temperature
         ENTER,  # methods: the four base methods, as pre-checked
@@ -169,13 +170,17 @@ def test_launcher_from_start_to_a_finished_run(tmp_path, monkeypatch):
         "n",  # quantization
         ENTER,  # cache: dynamic
         CLEAR + "1" + ENTER,  # repeats
-        "y",  # save
+        ENTER,  # results folder: results
+        ENTER,  # next: save and run
         CLEAR + "my-config.json" + ENTER,
-        "y",  # run now
     ]
     scripted = ScriptedAsker(keys)
-    path = launch(scripted.asker, Console(file=open(os.devnull, "w")))
+    shown = io.StringIO()
+    path = launch(scripted.asker, Console(file=shown, width=120))
     assert path == Path("my-config.json") and not scripted.keys
+    text = shown.getvalue()
+    assert "methods    standard, standard_speculative" in text and "{" not in text  # a review, not JSON
+    assert "results: results/results.json" in text  # where the results went
     saved = json.loads(path.read_text())
     assert saved["prompts"][1].endswith("dog and sausage") and saved["num_completions"] == [2, 1]
     assert saved["use_speculative_decoding"] is True
@@ -199,3 +204,22 @@ def test_run_sh_lists_its_commands():
     assert proc.returncode == 0
     for word in ("quick", "example", "comprehensive", "check", "launch", "test"):
         assert word in proc.stdout
+
+
+def test_launcher_runs_without_saving_and_never_overwrites_silently(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    import infercomp.launch as launcher
+
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(launcher, "run_config", lambda config, console: ran.append(config.output_dir))
+    quiet = Console(file=io.StringIO())
+    keys = [ENTER, ENTER, DOWN + ENTER]  # preset quick, embedded pair, run without saving
+    assert launcher.launch(ScriptedAsker(keys).asker, quiet) is None
+    assert ran == ["results"] and not list(tmp_path.glob("*.json"))
+    (tmp_path / "mine.json").write_text("{}")
+    keys = [ENTER, ENTER, DOWN * 2 + ENTER, CLEAR + "mine.json" + ENTER, "n", ENTER]  # save only; keep mine.json
+    path = launcher.launch(ScriptedAsker(keys).asker, quiet)
+    assert path == Path("mine-2.json") and (tmp_path / "mine.json").read_text() == "{}"
+    assert json.loads(path.read_text())["main_model"] == "embedded:main"

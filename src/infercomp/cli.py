@@ -170,11 +170,21 @@ def report(directory: Annotated[str, typer.Argument(help="a run folder holding r
 def compare(
     directories: Annotated[list[str], typer.Argument(help="two or more run folders")],
     markdown: Annotated[bool, typer.Option("--markdown", help="print Markdown instead of a table")] = False,
+    force: Annotated[bool, typer.Option("--force", help="show ratios even across different workloads")] = False,
 ) -> None:
-    """Runs side by side: tokens/s per method and the ratio to the first run."""
-    from infercomp.report.compare import comparison_markdown, comparison_table
+    """Runs side by side: tokens/s per method and the ratio to the first run.
+
+    Refuses runs of different workloads (models, prompts, lengths, sampling) unless --force;
+    names runs that are incomplete."""
+    from infercomp.report.compare import comparison_markdown, comparison_table, workload_differences
 
     runs = [(d.rstrip("/").split("/")[-1], load_results(d)) for d in directories]
+    diffs = workload_differences(runs)
+    if diffs and not force:
+        raise ConfigError(
+            f"compare: the runs measured different workloads ({'; '.join(diffs)}); "
+            "their ratios would mislead; pass --force to compare anyway"
+        )
     if markdown:
         print(comparison_markdown(runs), end="")
     else:
@@ -203,8 +213,9 @@ def check(config: ConfigArg = None, set_: SetOpt = None, embedded: EmbeddedOpt =
 
 
 @app.command()
+@one_line_errors
 def launch() -> None:
-    """Interactive launcher: choose a preset or build a config, review, save, run."""
+    """Interactive launcher: choose a preset or build a config, review, save and/or run."""
     from infercomp.launch import Asker
     from infercomp.launch import launch as run_launcher
 

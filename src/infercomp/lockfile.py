@@ -35,22 +35,26 @@ class OutputLock:
         d = self.directory
         if d.exists() and not d.is_dir():
             raise ConfigError(f"output folder {str(d)!r} is an existing file; choose a folder with --output-dir")
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            fd = os.open(d / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            raise ConfigError(
-                f"output folder {str(d)!r} is not writable ({exc.strerror}); choose another with --output-dir"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        while True:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ConfigError(
+                    f"output folder {str(d)!r} is in use by another infercomp run (pid {owner}); "
+                    "wait for it to end or choose another --output-dir"
+                ) from None
+            # The holder before us may have removed the file between our open and our lock:
+            # then we locked a file nobody else sees, so open the current one again.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(d / LOCK_FILE).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise ConfigError(
-                f"output folder {str(d)!r} is in use by another infercomp run (pid {owner}); "
-                "wait for it to end or choose another --output-dir"
-            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd
@@ -60,11 +64,24 @@ class OutputLock:
             self.release()
             raise
 
+    def _open(self) -> int:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise ConfigError(
+                f"output folder {str(self.directory)!r} is not writable ({exc.strerror}); "
+                "choose another with --output-dir"
+            ) from None
+
     def release(self) -> None:
         if self.fd is None:
             return
-        # The file stays: unlinking it would let a waiting opener and a new creator both lock.
-        os.ftruncate(self.fd, 0)
+        # Removed while still locked; a run that opened it meanwhile sees the inode change above.
+        try:
+            os.unlink(self.directory / LOCK_FILE)
+        except OSError:
+            pass
         os.close(self.fd)  # closing drops the flock
         self.fd = None
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infercomp.report.flags import FLAGS_NOTE, flags_text
 from infercomp.results import Results
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
@@ -33,6 +34,7 @@ def comparison_table(results: Results) -> Table:
         "TTFT ms",
         "ITL ms",
         memory_label,
+        "flags",
     )
     for col in columns:
         table.add_column(col, justify="left" if col in ("method", "status", "execution") else "right")
@@ -58,6 +60,7 @@ def comparison_table(results: Results) -> Table:
             _ms(s.ttft_s),
             _ms(s.inter_token_latency_s),
             f"{s.peak_memory_gb:.2f}",
+            f"[yellow]{escape(flags_text(m))}[/]",
         )
     return table
 
@@ -106,6 +109,8 @@ def print_results(results: Results, console: Console | None = None) -> None:
     quality = quality_table(results)
     if quality is not None:
         console.print(quality)
+    if any(flags_text(m) for m in results.methods.values()):
+        console.print(f"[yellow]{escape(FLAGS_NOTE)}[/]")
     for note in results.settings.get("notes", []):
         console.print(f"[yellow]setting[/] {escape(note)}")
     for name, m in results.methods.items():
