@@ -61,39 +61,42 @@ def test_reports_are_written(report_dir):
     assert html.count("<svg") >= 4
 
 
+def _chromium(*args, timeout=120):
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package 'chromium'; .ci/run installs it)")
-def test_report_charts_render_in_headless_chromium(report_dir):
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_renders_in_headless_chromium(report_dir, width):
     from PIL import Image
 
-    out, _ = report_dir
+    out, results = report_dir
     url = (out / "report.html").as_uri()
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--dump-dom", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert 'data-charts="' in dom.stdout
-    drawn, total = dom.stdout.split('data-charts="')[1].split('"')[0].split("/")
+    dom = _chromium(f"--window-size={width},3000", "--dump-dom", url)
+    body = dom.stdout
+    assert 'data-charts="' in body
+    drawn, total = body.split('data-charts="')[1].split('"')[0].split("/")
     assert int(total) >= 4 and drawn == total  # every chart's SVG drew paths with a non-empty box
+    assert body.split('data-overlaps="')[1].split('"')[0] == "0"  # scatter labels apart
+    assert float(body.split('data-chart-fill="')[1].split('"')[0]) >= 0.9  # charts fill the width
     assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr.upper().replace("DBUS", "")
-    shot = out / "shot.png"
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                CHROMIUM,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--window-size=1200,2400",
-                f"--screenshot={shot}",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    # What an engineer sends: the quality table, the config, a sample text per method, the notes.
+    for needle in ("Speed and quality", "self-BLEU", "<h2>Config</h2>", "max new tokens", "Sample text per method"):
+        assert needle in body
+    for name, m in results.methods.items():
+        if m.completions:
+            assert f"<h3>{name}</h3>" in body
+    assert "beam_search_speculative: not applicable" in body  # a report.md note
+    shot = out / f"shot-{width}.png"
+    _chromium(f"--window-size={width},6000", "--hide-scrollbars", f"--screenshot={shot}", url)
     image = Image.open(shot).convert("L")
+    assert image.width == width
     dark = sum(image.histogram()[:200])
     assert dark > 0.02 * image.width * image.height  # text and charts, not a blank page
 

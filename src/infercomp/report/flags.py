@@ -14,8 +14,8 @@ def method_flags(m) -> list[str]:
         flags.append(f"high cv {cv * 100:.0f}%")
     load = m.cpu_load or {}
     if load.get("loaded"):
-        text = f"loaded: others used {load['other_cores']:.1f} of {load['cores']} cores"
-        if load.get("steal_share"):
+        text = f"loaded {load['other_cores']:.1f}/{load['cores']} cores"
+        if (load.get("steal_share") or 0.0) >= 0.01:
             text += f", steal {load['steal_share'] * 100:.0f}%"
         flags.append(text)
     return flags
@@ -26,7 +26,7 @@ def flags_text(m) -> str:
 
 
 FLAGS_NOTE = (
-    f"flags: 'high cv' = tokens/s varied more than {HIGH_CV:.0%} between repeats; 'loaded' = other "
-    "processes kept at least 10% of the machine's cores busy (or steal took 2%) while the method ran, "
-    "so its timings are slower and noisier than on an idle machine"
+    f"flags: 'high cv' = tokens/s varied more than {HIGH_CV:.0%} between repeats; 'loaded X/N cores' = other "
+    "processes kept X of the machine's N cores busy on average while the method ran (flagged from 10% of "
+    "the cores, or 2% steal), so its timings are slower and noisier than on an idle machine"
 )
