@@ -119,9 +119,11 @@ def _saved_calls(path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning(tmp_path):
+@pytest.mark.parametrize("isolation", ["none", "process"])  # process: each method in a worker (GPU default)
+def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning(tmp_path, isolation):
     out = tmp_path / "run"
-    proc = start("run", "comprehensive", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
+    setting = ["--set", f'isolation="{isolation}"']
+    proc = start("run", "comprehensive", "--embedded", "--quiet", "--output-dir", str(out), *SMALL, *setting)
     checkpoint = out / "checkpoint.jsonl"
     deadline = time.monotonic() + 180
     while len(_saved_calls(checkpoint)) < 3 and proc.poll() is None and time.monotonic() < deadline:
@@ -142,7 +144,7 @@ def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads((out / "results.json").read_text())
     assert final["incomplete"] == [] and not checkpoint.exists()
-    plan = json.loads(infercomp("plan", "comprehensive", *SMALL, "--json").stdout)
+    plan = json.loads(infercomp("plan", "comprehensive", *SMALL, *setting, "--json").stdout)
     for name, entry in plan["methods"].items():
         method = final["methods"][name]
         assert method["status"] == "ok", (name, method.get("reason"))
@@ -245,7 +247,20 @@ def test_environment_records_infercomp_not_the_current_folders_repository(tmp_pa
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(
-        ["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"],
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=a",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
         check=True,
     )
     other = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
@@ -261,12 +276,20 @@ def test_load_from_other_processes_is_measured(tmp_path):
 
     # A busy loop outside this process tree (double fork: its parent exits at once).
     pidfile = tmp_path / "pid"
-    subprocess.run(
-        ["sh", "-c", f"(timeout 4 sh -c 'while :; do :; done' & echo $! > {pidfile}) &"], check=True
-    )
+    subprocess.run(["sh", "-c", f"(timeout 4 sh -c 'while :; do :; done' & echo $! > {pidfile}) &"], check=True)
     time.sleep(0.3)
     with OtherLoad() as load:
         time.sleep(2.0)
     record = load.record()
     assert record["other_cores"] >= 0.5, record  # the busy loop kept about one core busy
     assert record["loaded"] is True
+
+
+def test_a_run_with_a_failed_method_exits_1(greedy_run):
+    from infercomp.session import EXIT_METHOD_FAILED, EXIT_OK, exit_code
+
+    results, _ = greedy_run
+    assert exit_code(results) == EXIT_OK
+    broken = results.model_copy(deep=True)
+    broken.methods["batched"].status = "failed"
+    assert exit_code(broken) == EXIT_METHOD_FAILED == 1

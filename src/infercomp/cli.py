@@ -288,7 +288,9 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         where = f"infercomp {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != "infercomp" else "infercomp"
-        err.print(f"infercomp: {exc.format_message()} (see: {where} --help)", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"infercomp: {exc.format_message()} (see: {where} --help)", markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()

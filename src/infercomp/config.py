@@ -205,7 +205,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not p.exists() and str(path) in PRESETS:
         p = preset_path(str(path))
     if p.is_dir():
-        raise ConfigError(f"config file {str(path)!r} is a directory; give a JSON file or a preset: {', '.join(PRESETS)}")
+        raise ConfigError(
+            f"config file {str(path)!r} is a directory; give a JSON file or a preset: {', '.join(PRESETS)}"
+        )
     if not p.is_file():
         raise ConfigError(f"config file {str(path)!r} not found (or name a preset: {', '.join(PRESETS)})")
     try:

@@ -112,7 +112,8 @@ def review(config) -> list[str]:
     first = prompts[0] if len(prompts[0]) <= 60 else prompts[0][:57] + "..."
     counts = config.completions_per_prompt()
     lines = [
-        f"models     {config.main_model}" + (f" (assistant {config.assistant_model})" if config.assistant_model else ""),
+        f"models     {config.main_model}"
+        + (f" (assistant {config.assistant_model})" if config.assistant_model else ""),
         f"prompts    {len(prompts)}: {first!r}" + (" ..." if len(prompts) > 1 else ""),
         f"work       {sum(counts)} completions of up to {config.max_new_tokens} tokens, batch {config.batch_size}, "
         f"temperature {config.temperature}",

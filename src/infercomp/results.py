@@ -195,7 +195,10 @@ def git_revision() -> str | None:
     try:
         top = subprocess.run(
             ["git", "-C", str(package), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         # Only a checkout of infercomp itself: its package lies at src/infercomp.
         if not top or Path(top).resolve() / "src" / "infercomp" != package:
@@ -205,7 +208,9 @@ def git_revision() -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

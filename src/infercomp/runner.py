@@ -194,9 +194,7 @@ def _run_in_process(
         results.environment = capture_environment(engine.settings.device)
         results.environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
     bandwidth = results.environment.get("memory_bandwidth_gbs")
-    runs = [
-        MethodRun(engine, get_method(p.method), p, bandwidth, call_hook=checkpoint.hook(p.method)) for p in todo
-    ]
+    runs = [MethodRun(engine, get_method(p.method), p, bandwidth, call_hook=checkpoint.hook(p.method)) for p in todo]
     if config.interleave:
         # A B C A B C ...: slow drift (thermal, other load) spreads over all methods alike.
         with OtherLoad() as load:

@@ -63,7 +63,9 @@ class OtherLoad:
         import psutil
 
         end = self._sample(psutil)
-        self.span = tuple(e - s if e is not None and s is not None else None for s, e in zip(self.start, end))
+        self.span = tuple(
+            e - s if e is not None and s is not None else None for s, e in zip(self.start, end, strict=True)
+        )
 
     def record(self) -> dict | None:
         """{'seconds', 'cores', 'other_cores', 'other_share', 'steal_share', 'loaded'} or None."""

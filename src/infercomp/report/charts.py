@@ -6,7 +6,6 @@ import io
 
 from infercomp.results import Results
 
-
 # Drawn at 10 in wide and scaled by the page to its width: at 1400 px the 11 pt text shows at
 # about 20 px, at 800 px at about 11 px; both stay readable.
 WIDTH_IN = 10.0
@@ -90,7 +89,9 @@ def memory(results: Results) -> str | None:
     ax.barh(names, other, left=ends, label="other", color="#bbbbbb")
     totals = [e + o for e, o in zip(ends, other, strict=True)]
     for i, (w, k, o) in enumerate(zip(weights, kv, other, strict=True)):
-        ax.text(totals[i], i, f"  w {w:.2f} | KV {k * 1000:.1f} MB | other {o:.2f} GB", va="center", fontsize=FONT_PT - 2)
+        ax.text(
+            totals[i], i, f"  w {w:.2f} | KV {k * 1000:.1f} MB | other {o:.2f} GB", va="center", fontsize=FONT_PT - 2
+        )
     ax.set_xlim(0, max(totals) * 1.6 if max(totals) > 0 else 1)  # room for the labels
     ax.invert_yaxis()
     kind = "GPU allocated" if results.settings.get("device", "cpu").startswith("cuda") else "process RSS"

@@ -43,7 +43,7 @@ def workload_differences(runs: list[tuple[str, Results]]) -> list[str]:
     for name in WORKLOAD_FIELDS:
         values = [res.config.get(name) for _, res in runs]
         if any(v != values[0] for v in values[1:]):
-            shown = ", ".join(f"{label}={_short(v)}" for (label, _), v in zip(runs, values))
+            shown = ", ".join(f"{label}={_short(v)}" for (label, _), v in zip(runs, values, strict=True))
             lines.append(f"{name}: {shown}")
     return lines
 

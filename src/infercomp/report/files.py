@@ -41,7 +41,17 @@ def summary_rows(results: Results) -> list[list[str]]:
     return rows
 
 
-QUALITY_HEADER = ["method", "tok/s", "perplexity", "distinct-2", "self-BLEU", "repetition", "required words", "= greedy", "pareto"]
+QUALITY_HEADER = [
+    "method",
+    "tok/s",
+    "perplexity",
+    "distinct-2",
+    "self-BLEU",
+    "repetition",
+    "required words",
+    "= greedy",
+    "pareto",
+]
 
 
 def quality_rows(results: Results) -> list[list[str]]:

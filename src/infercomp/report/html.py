@@ -101,7 +101,7 @@ def _table(header: list[str], rows: list[list[str]], flagged: list[bool] | None 
         mark = " class='flagged'" if flagged and flagged[i] else ""
         cells = "".join(
             f"<td class='{'flag' if h == 'flags' else ('l' if h in LEFT_COLUMNS else '')}'>{_e(c)}</td>"
-            for h, c in zip(header, row)
+            for h, c in zip(header, row, strict=True)
         )
         out.append(f"<tr{mark}>{cells}</tr>")
     out.append("</table></div>")
