@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import sys
+import time
 from typing import Annotated
 
 # Before torch is imported anywhere: OpenMP's default busy-waiting makes CPU timings swing
@@ -86,11 +87,12 @@ def run(
         cfg = load_config(config, set_, embedded=embedded)
     quiet_transformers()
     directory = resume or output_dir or cfg.output_dir
+    started = time.time()
     try:
         results = run_with_progress(cfg, directory, err, quiet=quiet, resume=resume is not None)
     except KeyboardInterrupt:
         err.print("infercomp: interrupted", markup=False, highlight=False)
-        for line in kept_after_interrupt(directory):
+        for line in kept_after_interrupt(directory, since=started - 1):
             err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(interrupted_exit_code()) from None
     raise typer.Exit(finish(results, directory, out))

@@ -170,15 +170,18 @@ def launch(ask: Asker, console, run=True) -> Path | None:
 
 def run_config(config, console) -> int:
     """Run with progress bars; say where the results went (or what an interrupt kept)."""
+    import time
+
     from infercomp.session import finish, kept_after_interrupt, run_with_progress
 
+    started = time.time()
     try:
         results = run_with_progress(config, config.output_dir, console)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
         return 2
     except KeyboardInterrupt:
-        for line in ["interrupted", *kept_after_interrupt(config.output_dir)]:
+        for line in ["interrupted", *kept_after_interrupt(config.output_dir, since=started - 1)]:
             console.print(line, highlight=False, markup=False)
         raise
     return finish(results, config.output_dir, console)

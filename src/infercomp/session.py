@@ -25,14 +25,15 @@ def interrupted_exit_code() -> int:
     return EXIT_SIGNAL.get(interrupt_signal(), 130)
 
 
-def kept_after_interrupt(directory: str | Path) -> list[str]:
-    """Lines saying what an interrupted run left in `directory`, and how to resume it."""
+def kept_after_interrupt(directory: str | Path, since: float = 0.0) -> list[str]:
+    """Lines saying what an interrupted run (started at time `since`) left in `directory`, and
+    how to resume it."""
     from infercomp.checkpoint import Checkpoint
     from infercomp.results import Results
 
     d = Path(directory)
-    if not (d / "results.json").exists():
-        return [f"nothing was saved in {d} yet (no call had finished)"]
+    if not (d / "results.json").exists() or (d / "results.json").stat().st_mtime < since:
+        return [f"nothing of this run was saved in {d} yet (it stopped before the first method started)"]
     try:
         results = Results.load(d)
     except (OSError, ValueError):
