@@ -4,7 +4,10 @@ Each method is warmed up, then timed over `repeats` passes of all its planned ca
 that raises (or runs out of memory) is recorded `failed` with its reason and the rest continue.
 With isolation 'process' (the default on GPU) each method runs in a fresh Python process, so state
 one method leaves behind (allocator caches, compiled graphs, mutated generation configs) cannot
-touch the next. Results are saved after every method; `resume=True` runs only what is missing.
+touch the next. The output folder is locked for the run (lockfile.py); results.json is saved at
+the start and after every method, and each finished timed call at once (checkpoint.py), so
+`resume=True` keeps finished methods and continues a method in progress without running any of
+its saved calls again.
 """
 
 from __future__ import annotations

@@ -98,7 +98,9 @@ def _table(header: list[str], rows: list[list[str]], flagged: list[bool] | None 
     cls = lambda h: " class='l'" if h in LEFT_COLUMNS else ""  # noqa: E731
     out = ["<div class='scroll'><table><tr>" + "".join(f"<th{cls(h)}>{_e(h)}</th>" for h in header) + "</tr>"]
     for i, row in enumerate(rows):
-        mark = " class='flagged'" if flagged and flagged[i] else ""
+        mark = ""
+        if flagged and flagged[i]:  # marked where the row starts too: the flags column may be off-screen
+            mark, row = " class='flagged' title='see flags'", ["\u26a0 " + row[0], *row[1:]]
         cells = "".join(
             f"<td class='{'flag' if h == 'flags' else ('l' if h in LEFT_COLUMNS else '')}'>{_e(c)}</td>"
             for h, c in zip(header, row, strict=True)
