@@ -41,7 +41,7 @@ def start(*args, cwd=None):
 
 
 def assert_one_line_error(proc, *words):
-    lines = proc.stderr.strip().splitlines()
+    lines = proc.stderr.rstrip("\n").splitlines()
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("infercomp: ") and "Traceback" not in proc.stderr

@@ -86,6 +86,13 @@ class OutputLock:
         self.fd = None
 
 
+def check_output_folder(directory: str | Path) -> None:
+    """The checks of `acquire` without taking the lock: is it a folder we can write, not in use?"""
+    lock = OutputLock(directory)
+    lock.acquire()
+    lock.release()
+
+
 def _probe_writable(directory: Path) -> None:
     """The lock file may pre-exist in a folder made read-only since: try a real write."""
     probe = directory / f".infercomp-write-test-{os.getpid()}"

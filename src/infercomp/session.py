@@ -58,10 +58,12 @@ def run_with_progress(config, directory: str, err, quiet: bool = False, resume: 
     raises KeyboardInterrupt (after the caller's cleanup) when interrupted."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from infercomp.lockfile import check_output_folder
     from infercomp.preflight import preflight
     from infercomp.runner import run_experiment
 
     preflight(config)
+    check_output_folder(directory)  # refused in one line before the progress display starts
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
