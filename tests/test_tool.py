@@ -82,12 +82,15 @@ def test_report_renders_in_headless_chromium(report_dir, width):
     assert 'data-charts="' in body
     drawn, total = body.split('data-charts="')[1].split('"')[0].split("/")
     assert int(total) >= 4 and drawn == total  # every chart's SVG drew paths with a non-empty box
-    assert body.split('data-overlaps="')[1].split('"')[0] == "0"  # scatter labels apart
-    assert float(body.split('data-chart-fill="')[1].split('"')[0]) >= 0.9  # charts fill the width
-    assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr.upper().replace("DBUS", "")
+    overlaps = body.split('data-overlaps="')[1].split('"')[0]
+    assert overlaps == "0", f"{overlaps} overlapping label pairs in the speed-quality scatter"
+    fill = float(body.split('data-chart-fill="')[1].split('"')[0])
+    assert fill >= 0.9, f"the narrowest chart fills {fill:.0%} of the page width"
+    console = [line for line in dom.stderr.splitlines() if "Uncaught" in line or "CONSOLE" in line.upper()]
+    assert not console, console
     # What an engineer sends: the quality table, the config, a sample text per method, the notes.
     for needle in ("Speed and quality", "self-BLEU", "<h2>Config</h2>", "max new tokens", "Sample text per method"):
-        assert needle in body
+        assert needle in body, needle
     for name, m in results.methods.items():
         if m.completions:
             assert f"<h3>{name}</h3>" in body
