@@ -135,6 +135,8 @@ def _saved_calls(path: Path) -> list[dict]:
 def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning(tmp_path, isolation):
     out = tmp_path / "run"
     setting = ["--set", f'isolation="{isolation}"']
+    if isolation == "process":  # a worker per method costs a model load each: fewer methods
+        setting += ["--set", 'methods_to_test=["standard", "batched"]']
     proc = start("run", "comprehensive", "--embedded", "--quiet", "--output-dir", str(out), *SMALL, *setting)
     checkpoint = out / "checkpoint.jsonl"
     deadline = time.monotonic() + 180

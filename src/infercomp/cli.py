@@ -223,6 +223,7 @@ def launch() -> None:
 
     quiet_transformers()
     run_launcher(Asker(), out)
+    raise typer.Exit(run_launcher.exit_code)
 
 
 def load_results(directory: str):

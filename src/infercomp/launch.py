@@ -148,7 +148,9 @@ def save_config(ask: Asker, config, console) -> Path:
 
 
 def launch(ask: Asker, console, run=True) -> Path | None:
-    """The whole flow; returns the saved config's path (None if it was not saved)."""
+    """The whole flow; returns the saved config's path (None if it was not saved). The run's
+    exit code (see infercomp.session) is kept in `launch.exit_code`."""
+    launch.exit_code = 0
     from infercomp.config import preset_path
 
     start = ask.select("Start from:", [f"preset: {p}" for p in PRESETS] + ["build a config step by step"])
@@ -164,7 +166,7 @@ def launch(ask: Asker, console, run=True) -> Path | None:
     action = ask.select("Next:", list(ACTIONS) if run else ["save only", "quit"], ACTIONS[0] if run else "save only")
     path = save_config(ask, config, console) if action in ("save and run", "save only") else None
     if action in ("save and run", "run without saving"):
-        run_config(config, console)
+        launch.exit_code = run_config(config, console)
     return path
 
 
