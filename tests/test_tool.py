@@ -4,8 +4,8 @@ interactive launcher, run.sh."""
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -60,39 +60,46 @@ def test_reports_are_written(report_dir):
     assert html.count("<svg") >= 4
 
 
+def _chromium(*args, timeout=120):
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package 'chromium'; .ci/run installs it)")
-def test_report_charts_render_in_headless_chromium(report_dir):
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_renders_in_headless_chromium(report_dir, width):
     from PIL import Image
 
-    out, _ = report_dir
+    out, results = report_dir
     url = (out / "report.html").as_uri()
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--dump-dom", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert 'data-charts="' in dom.stdout
-    drawn, total = dom.stdout.split('data-charts="')[1].split('"')[0].split("/")
+    dom = _chromium(f"--window-size={width},3000", "--dump-dom", url)
+    body = dom.stdout
+    assert 'data-charts="' in body
+    drawn, total = body.split('data-charts="')[1].split('"')[0].split("/")
     assert int(total) >= 4 and drawn == total  # every chart's SVG drew paths with a non-empty box
-    assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr.upper().replace("DBUS", "")
-    shot = out / "shot.png"
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                CHROMIUM,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--window-size=1200,2400",
-                f"--screenshot={shot}",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    overlaps = body.split('data-overlaps="')[1].split('"')[0]
+    assert overlaps == "0", f"{overlaps} overlapping label pairs in the speed-quality scatter"
+    fill = float(body.split('data-chart-fill="')[1].split('"')[0])
+    assert fill >= 0.9, f"the narrowest chart fills {fill:.0%} of the page width"
+    # Chromium logs page errors and console output as "...:CONSOLE(line)] message".
+    console = [line for line in dom.stderr.splitlines() if "Uncaught" in line or "CONSOLE(" in line.upper()]
+    assert not console, console
+    # What an engineer sends: the quality table, the config, a sample text per method, the notes.
+    for needle in ("Speed and quality", "self-BLEU", "<h2>Config</h2>", "max new tokens", "Sample text per method"):
+        assert needle in body, needle
+    for name, m in results.methods.items():
+        if m.completions:
+            assert f"<h3>{name}</h3>" in body
+    assert "beam_search_speculative: not applicable" in body  # a report.md note
+    shot = out / f"shot-{width}.png"
+    _chromium(f"--window-size={width},6000", "--hide-scrollbars", f"--screenshot={shot}", url)
     image = Image.open(shot).convert("L")
+    assert image.width == width
     dark = sum(image.histogram()[:200])
     assert dark > 0.02 * image.width * image.height  # text and charts, not a blank page
 
@@ -161,7 +168,7 @@ def test_launcher_from_start_to_a_finished_run(tmp_path, monkeypatch):
         ENTER,  # assistant: embedded:assistant
         CLEAR + "Once upon a time | generate short bed time story containing word dog and sausage" + ENTER,
         CLEAR + "2,1" + ENTER,  # completions per prompt
-        CLEAR + "2" + ENTER,  # batch size
+        CLEAR + "0" + ENTER + CLEAR + "2" + ENTER,  # batch size: 0 is refused as given, then 2
         CLEAR + "8" + ENTER,  # max new tokens
         CLEAR + "0" + ENTER,  # temperature
         ENTER,  # methods: the four base methods, as pre-checked
@@ -169,13 +176,17 @@ def test_launcher_from_start_to_a_finished_run(tmp_path, monkeypatch):
         "n",  # quantization
         ENTER,  # cache: dynamic
         CLEAR + "1" + ENTER,  # repeats
-        "y",  # save
+        ENTER,  # results folder: results
+        ENTER,  # next: save and run
         CLEAR + "my-config.json" + ENTER,
-        "y",  # run now
     ]
     scripted = ScriptedAsker(keys)
-    path = launch(scripted.asker, Console(file=open(os.devnull, "w")))
+    shown = io.StringIO()
+    path = launch(scripted.asker, Console(file=shown, width=120))
     assert path == Path("my-config.json") and not scripted.keys
+    text = shown.getvalue()
+    assert "methods    standard, standard_speculative" in text and "{" not in text  # a review, not JSON
+    assert "results: results/results.json" in text  # where the results went
     saved = json.loads(path.read_text())
     assert saved["prompts"][1].endswith("dog and sausage") and saved["num_completions"] == [2, 1]
     assert saved["use_speculative_decoding"] is True
@@ -199,3 +210,22 @@ def test_run_sh_lists_its_commands():
     assert proc.returncode == 0
     for word in ("quick", "example", "comprehensive", "check", "launch", "test"):
         assert word in proc.stdout
+
+
+def test_launcher_runs_without_saving_and_never_overwrites_silently(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    import infercomp.launch as launcher
+
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(launcher, "run_config", lambda config, console: ran.append(config.output_dir))
+    quiet = Console(file=io.StringIO())
+    keys = [ENTER, ENTER, DOWN + ENTER]  # preset quick, embedded pair, run without saving
+    assert launcher.launch(ScriptedAsker(keys).asker, quiet) is None
+    assert ran == ["results"] and not list(tmp_path.glob("*.json"))
+    (tmp_path / "mine.json").write_text("{}")
+    keys = [ENTER, ENTER, DOWN * 2 + ENTER, CLEAR + "mine.json" + ENTER, "n", ENTER]  # save only; keep mine.json
+    path = launcher.launch(ScriptedAsker(keys).asker, quiet)
+    assert path == Path("mine-2.json") and (tmp_path / "mine.json").read_text() == "{}"
+    assert json.loads(path.read_text())["main_model"] == "embedded:main"

@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import sys
+import time
 from typing import Annotated
 
 # Before torch is imported anywhere: OpenMP's default busy-waiting makes CPU timings swing
@@ -37,17 +38,22 @@ err = Console(stderr=True)
 
 
 def one_line_errors(fn):
-    """Known user errors become one line on stderr and exit code 2, never a traceback."""
+    """Known user errors become one line on stderr and exit code 2, never a traceback; an
+    interrupt exits 130 (SIGINT) or 143 (SIGTERM). Exit codes: see infercomp.session."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from infercomp.models import ModelLoadError
+        from infercomp.session import EXIT_BAD_INPUT, interrupted_exit_code
 
         try:
             return fn(*args, **kwargs)
         except (ConfigError, ModelLoadError) as exc:
             err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            err.print("infercomp: interrupted", markup=False, highlight=False)
+            raise typer.Exit(interrupted_exit_code()) from None
 
     return wrapper
 
@@ -71,11 +77,9 @@ def run(
 ) -> None:
     """Run the methods of a config and write DIR/results.json. No config: quick preset, embedded pair.
 
-    With --resume DIR and no config, the config stored in DIR/results.json is used."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from infercomp.report.console import print_results
-    from infercomp.runner import run_experiment
+    With --resume DIR and no config, the config stored in DIR/results.json is used.
+    Exit codes: 0 all methods ran, 1 some failed, 2 bad input, 130/143 interrupted."""
+    from infercomp.session import finish, interrupted_exit_code, kept_after_interrupt, run_with_progress
 
     if resume and config is None and not set_ and not embedded:
         cfg = stored_config(resume)
@@ -87,31 +91,15 @@ def run(
         from infercomp.distributed.launch import run_from_cli
 
         raise typer.Exit(run_from_cli(cfg, directory, resume is not None, out, err))
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(method: str, done: int, total: int) -> None:
-            if method not in tasks:
-                tasks[method] = bar.add_task(method, total=total)
-            bar.update(tasks[method], completed=done)
-
-        results = run_experiment(cfg, directory, progress=progress, resume=resume is not None)
-    from infercomp.report.files import write_reports
-
-    print_results(results, out)
-    write_reports(results, directory)
-    out.print(
-        f"results: {os.path.join(directory, 'results.json')} (report.md, report.html, completions.csv beside it)",
-        highlight=False,
-    )
+    started = time.time()
+    try:
+        results = run_with_progress(cfg, directory, err, quiet=quiet, resume=resume is not None)
+    except KeyboardInterrupt:
+        err.print("infercomp: interrupted", markup=False, highlight=False)
+        for line in kept_after_interrupt(directory, since=started - 1):
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(interrupted_exit_code()) from None
+    raise typer.Exit(finish(results, directory, out))
 
 
 @app.command()
@@ -138,9 +126,12 @@ def stored_config(directory: str):
     from infercomp.config import ConfigError, validate_config
 
     path = Path(directory) / "results.json"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"resume: {path} not found")
-    return validate_config(json.loads(path.read_text())["config"])
+    try:
+        return validate_config(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"resume: {path} is not an infercomp results file") from None
 
 
 @app.command()
@@ -150,13 +141,19 @@ def maxbatch(
     method: Annotated[str, typer.Option("--method", help="a batched method, e.g. batched")] = "batched",
     set_: SetOpt = None,
     embedded: EmbeddedOpt = False,
-    limit: Annotated[int, typer.Option(help="largest batch size to try")] = 256,
+    limit: Annotated[int, typer.Option(min=1, help="largest batch size to try (>= 1)")] = 256,
 ) -> None:
     """Find the largest batch size METHOD runs at without running out of memory."""
     from infercomp.maxbatch import find_max_batch
+    from infercomp.methods import method_names
+    from infercomp.preflight import preflight
 
+    if method not in method_names():
+        raise ConfigError(f"maxbatch: unknown method {method!r}; allowed: {', '.join(method_names())}")
+    cfg = load_config(config, set_, embedded=embedded)
+    preflight(cfg, need_assistant=method.endswith("_speculative"))
     quiet_transformers()
-    found = find_max_batch(load_config(config, set_, embedded=embedded), method, limit)
+    found = find_max_batch(cfg, method, limit)
     for n, ok in found["trials"]:
         out.print(f"batch {n:5d}: {'fits' if ok else 'out of memory'}", highlight=False)
     if found["note"]:
@@ -179,11 +176,21 @@ def report(directory: Annotated[str, typer.Argument(help="a run folder holding r
 def compare(
     directories: Annotated[list[str], typer.Argument(help="two or more run folders")],
     markdown: Annotated[bool, typer.Option("--markdown", help="print Markdown instead of a table")] = False,
+    force: Annotated[bool, typer.Option("--force", help="show ratios even across different workloads")] = False,
 ) -> None:
-    """Runs side by side: tokens/s per method and the ratio to the first run."""
-    from infercomp.report.compare import comparison_markdown, comparison_table
+    """Runs side by side: tokens/s per method and the ratio to the first run.
+
+    Refuses runs of different workloads (models, prompts, lengths, sampling) unless --force;
+    names runs that are incomplete."""
+    from infercomp.report.compare import comparison_markdown, comparison_table, workload_differences
 
     runs = [(d.rstrip("/").split("/")[-1], load_results(d)) for d in directories]
+    diffs = workload_differences(runs)
+    if diffs and not force:
+        raise ConfigError(
+            f"compare: the runs measured different workloads ({'; '.join(diffs)}); "
+            "their ratios would mislead; pass --force to compare anyway"
+        )
     if markdown:
         print(comparison_markdown(runs), end="")
     else:
@@ -212,13 +219,15 @@ def check(config: ConfigArg = None, set_: SetOpt = None, embedded: EmbeddedOpt =
 
 
 @app.command()
+@one_line_errors
 def launch() -> None:
-    """Interactive launcher: choose a preset or build a config, review, save, run."""
+    """Interactive launcher: choose a preset or build a config, review, save and/or run."""
     from infercomp.launch import Asker
     from infercomp.launch import launch as run_launcher
 
     quiet_transformers()
     run_launcher(Asker(), out)
+    raise typer.Exit(run_launcher.exit_code)
 
 
 def load_results(directory: str):
@@ -272,11 +281,31 @@ def main() -> None:
 
     # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
     install_interrupt_handlers()
+    try:  # typer >= 0.20 carries its own copy of click
+        from typer._click import exceptions as click
+    except ImportError:
+        import click
+
+    from infercomp.session import EXIT_BAD_INPUT, interrupted_exit_code
+
     try:
-        app()
-    except KeyboardInterrupt:
-        err.print("infercomp: interrupted; results of finished methods are saved")
-        sys.exit(130)
+        code = app(standalone_mode=False)
+    except click.UsageError as exc:  # a bad option or argument: one line, like a config error
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            sys.exit(exc.exit_code)
+        where = f"infercomp {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != "infercomp" else "infercomp"
+        err.print(
+            f"infercomp: {exc.format_message()} (see: {where} --help)", markup=False, highlight=False, soft_wrap=True
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):
+        err.print("infercomp: interrupted")
+        sys.exit(interrupted_exit_code())
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -223,10 +223,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists() and str(path) in PRESETS:
         p = preset_path(str(path))
+    if p.is_dir():
+        raise ConfigError(
+            f"config file {str(path)!r} is a directory; give a JSON file or a preset: {', '.join(PRESETS)}"
+        )
     if not p.is_file():
         raise ConfigError(f"config file {str(path)!r} not found (or name a preset: {', '.join(PRESETS)})")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(p)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(data, dict):

@@ -293,5 +293,8 @@ def timed_load(fn, *args, **kwargs):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    """The exception as one line: every line of its message joined, so none is cut mid-sentence."""
+    text = " ".join(str(exc).split())
+    if len(text) > 400:
+        text = text[:400].rsplit(" ", 1)[0] + " ..."
+    return f"{type(exc).__name__}: {text}"

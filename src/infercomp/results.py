@@ -11,7 +11,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -142,6 +141,8 @@ class MethodResult(BaseModel):
     quality: Quality | None = None
     speculative: SpeculativeAccounting | None = None  # draft-and-verify counts and times
     speculation: str | None = None  # why a speculative variant ran without speculation
+    # Other processes' CPU use while it ran (measure/load.py): other_cores, other_share, steal_share, loaded
+    cpu_load: dict[str, Any] | None = None
 
 
 class Results(BaseModel):
@@ -159,11 +160,7 @@ class Results(BaseModel):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / RESULTS_FILE
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.model_dump_json(indent=2))
-            fh.write("\n")
-        os.replace(tmp, target)
+        write_atomic(target, self.model_dump_json(indent=2) + "\n")
         return target
 
     @classmethod
@@ -174,6 +171,16 @@ class Results(BaseModel):
         return cls.model_validate_json(path.read_text())
 
 
+def write_atomic(target: Path, text: str) -> None:
+    """Write a temporary file beside `target`, then rename: readers see the old or the new file,
+    never a torn one. Created with mode 0666 less the umask, like any other file the run writes."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -182,24 +189,39 @@ def _version(package: str) -> str | None:
 
 
 def git_revision() -> str | None:
-    """The checkout's commit (with '-dirty' when it has changes), or None outside git."""
-    # The package's own checkout (editable installs), else the folder the run was started in.
-    for where in (Path(__file__).resolve().parent, Path.cwd()):
-        try:
-            rev = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=True
-            ).stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=where,
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            return rev + ("-dirty" if dirty else "")
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return None
+    """infercomp's own commit (with '-dirty' when its tree has changes), read from the source
+    checkout this package runs from; None for an installed copy. Never the current folder's
+    repository: a run started inside another project must not record that project's commit."""
+    package = Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(package), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        # Only a checkout of infercomp itself: its package lies at src/infercomp.
+        if not top or Path(top).resolve() / "src" / "infercomp" != package:
+            return None
+        rev = subprocess.run(
+            ["git", "-C", top, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def infercomp_version() -> str:
+    from infercomp import __version__
+
+    return _version("infercomp") or __version__
 
 
 def cpu_model() -> str:
@@ -225,7 +247,8 @@ def capture_environment(device: str) -> dict[str, Any]:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "mkl_num_threads": os.environ.get("MKL_NUM_THREADS"),
         "device": device,
-        "git_revision": git_revision(),
+        "infercomp_version": infercomp_version(),
+        "git_revision": git_revision(),  # of infercomp's source checkout; None when installed
         "versions": {
             p: _version(p)
             for p in (

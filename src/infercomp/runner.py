@@ -4,11 +4,15 @@ Each method is warmed up, then timed over `repeats` passes of all its planned ca
 that raises (or runs out of memory) is recorded `failed` with its reason and the rest continue.
 With isolation 'process' (the default on GPU) each method runs in a fresh Python process, so state
 one method leaves behind (allocator caches, compiled graphs, mutated generation configs) cannot
-touch the next. Results are saved after every method; `resume=True` runs only what is missing.
+touch the next. The output folder is locked for the run (lockfile.py); results.json is saved at
+the start and after every method, and each finished timed call at once (checkpoint.py), so
+`resume=True` keeps finished methods and continues a method in progress without running any of
+its saved calls again.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from infercomp.config import Config, ConfigError
 from infercomp.methods import get_method
-from infercomp.methods.base import Method
+from infercomp.methods.base import Method, recorded_generation
 from infercomp.plan import MethodPlan, make_plan
 from infercomp.results import (
     CompletionRecord,
@@ -48,7 +52,7 @@ OOM_REMEDIES = (
 SPECULATIVE_ROOFLINE = "not defined for draft-and-verify: a main-model pass scores several tokens"
 
 
-_INTERRUPTED = False
+_INTERRUPTED = 0  # the signal number that stopped the run, 0 while running
 
 
 def install_interrupt_handlers() -> None:
@@ -58,11 +62,16 @@ def install_interrupt_handlers() -> None:
 
     def handler(signum, frame):
         global _INTERRUPTED
-        _INTERRUPTED = True
+        _INTERRUPTED = signum
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def interrupt_signal() -> int:
+    """The signal that interrupted the run (2 SIGINT, 15 SIGTERM), or 0."""
+    return _INTERRUPTED
 
 
 def configure_threads(config: Config) -> int:
@@ -103,29 +112,45 @@ def isolation_mode(config: Config) -> str:
 def run_experiment(
     config: Config, output_dir: str | Path | None = None, progress: Progress | None = None, resume: bool = False
 ) -> Results:
-    """Run every selected method of `config`; save after each; return the results.
+    """Run every selected method of `config`; save as calls finish; return the results.
 
-    With `resume`, an existing results.json in the output folder is kept and only the methods it
-    lacks are run (its config must match, apart from the output folder).
+    The output folder is locked for the run (a second run into it refuses). results.json is
+    written at the start and after each method; each finished timed call goes to
+    checkpoint.jsonl at once. With `resume`, the methods results.json holds are kept, and a
+    method in progress continues from its saved calls (its config must match, apart from the
+    output folder).
     """
+    from infercomp.lockfile import OutputLock
+
     out_dir = Path(output_dir if output_dir is not None else config.output_dir)
+    with OutputLock(out_dir):
+        return _run_locked(config, out_dir, progress, resume)
+
+
+def _run_locked(config: Config, out_dir: Path, progress: Progress | None, resume: bool) -> Results:
+    from infercomp.checkpoint import Checkpoint
+
     plans = make_plan(config)
     results = load_for_resume(config, out_dir) if resume else None
-    todo = [p for p in plans if results is None or p.method not in results.methods]
+    checkpoint = Checkpoint(out_dir)
     if results is None:
+        checkpoint.remove()  # saved calls of some other run: never mix them in
         results = Results(config=config.model_dump(mode="json"))
+    todo = [p for p in plans if p.method not in results.methods]
     results.incomplete = [p.method for p in todo]
+    results.save(out_dir)  # from the start, so --resume has the config even if no method finished
     if todo:
         if isolation_mode(config) == "process":
-            _run_isolated(config, todo, results, out_dir, progress)
+            _run_isolated(config, todo, results, out_dir, progress, checkpoint)
         else:
-            _run_in_process(config, todo, results, out_dir, progress)
+            _run_in_process(config, todo, results, out_dir, progress, checkpoint)
     results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
     annotate_speedups(results, config.baseline_method)
     annotate_pareto(results)
     annotate_measured_speedups(results)
     results.incomplete = []
     results.save(out_dir)
+    checkpoint.remove()
     return results
 
 
@@ -144,9 +169,20 @@ def load_for_resume(config: Config, out_dir: Path) -> Results | None:
     return previous
 
 
-def _run_in_process(config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress) -> None:
+def _finish_method(results: Results, name: str, record: MethodResult, out_dir: Path, checkpoint) -> None:
+    results.methods[name] = record
+    if name in results.incomplete:
+        results.incomplete.remove(name)
+    results.save(out_dir)
+    checkpoint.forget(name)  # results.json holds its calls now
+
+
+def _run_in_process(
+    config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress, checkpoint
+) -> None:
     from infercomp.engine import Engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
+    from infercomp.measure.load import OtherLoad
 
     configure_threads(config)
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
@@ -161,28 +197,31 @@ def _run_in_process(config: Config, todo: list[MethodPlan], results: Results, ou
         results.environment = capture_environment(engine.settings.device)
         results.environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
     bandwidth = results.environment.get("memory_bandwidth_gbs")
-    runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]
+    runs = [MethodRun(engine, get_method(p.method), p, bandwidth, call_hook=checkpoint.hook(p.method)) for p in todo]
     if config.interleave:
         # A B C A B C ...: slow drift (thermal, other load) spreads over all methods alike.
-        for run in runs:
-            run.warm_up()
-        for repeat in range(config.repeats):
+        with OtherLoad() as load:
             for run in runs:
-                run.measure_repeat(repeat, progress)
+                run.warm_up()
+            for repeat in range(config.repeats):
+                for run in runs:
+                    run.measure_repeat(repeat, progress)
         for run in runs:
-            results.methods[run.method.name] = run.result()
-        results.save(out_dir)
+            record = run.result().model_copy(update={"cpu_load": load.record()})
+            _finish_method(results, run.method.name, record, out_dir, checkpoint)
         return
     for run in runs:
-        run.warm_up()
-        for repeat in range(config.repeats):
-            run.measure_repeat(repeat, progress)
-        results.methods[run.method.name] = run.result()
-        results.incomplete.remove(run.method.name)
-        results.save(out_dir)
+        with OtherLoad() as load:
+            run.warm_up()
+            for repeat in range(config.repeats):
+                run.measure_repeat(repeat, progress)
+        record = run.result().model_copy(update={"cpu_load": load.record()})
+        _finish_method(results, run.method.name, record, out_dir, checkpoint)
 
 
-def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress) -> None:
+def _run_isolated(
+    config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress, checkpoint
+) -> None:
     """One fresh process per method; a crash (even a segfault) is recorded as that method's failure."""
     with tempfile.TemporaryDirectory(prefix="infercomp-") as tmp:
         config_path = Path(tmp) / "config.json"
@@ -192,7 +231,7 @@ def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_
                 progress(f"{plan.method} (own process)", 0, 1)
             out = Path(tmp) / f"{plan.method}.json"
             proc = subprocess.run(
-                [sys.executable, "-m", "infercomp.worker", str(config_path), plan.method, str(out)],
+                [sys.executable, "-m", "infercomp.worker", str(config_path), plan.method, str(out), str(out_dir)],
                 capture_output=True,
                 text=True,
             )
@@ -201,22 +240,24 @@ def _run_isolated(config: Config, todo: list[MethodPlan], results: Results, out_
                 if not results.environment:
                     results.settings, results.models = payload["settings"], payload["models"]
                     results.environment = payload["environment"]
-                results.methods[plan.method] = MethodResult.model_validate(payload["result"])
+                record = MethodResult.model_validate(payload["result"])
             else:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                results.methods[plan.method] = MethodResult(
+                record = MethodResult(
                     status="failed", reason=f"worker process exited with code {proc.returncode}: {tail}"
                 )
             if progress:
                 progress(f"{plan.method} (own process)", 1, 1)
-            results.incomplete.remove(plan.method)
-            results.save(out_dir)
+            _finish_method(results, plan.method, record, out_dir, checkpoint)
 
 
-def run_one_method(config: Config, method_name: str) -> dict:
-    """What a worker process does: load, run one method, return everything the parent records."""
+def run_one_method(config: Config, method_name: str, checkpoint_dir: str | None = None) -> dict:
+    """What a worker process does: load, run one method, return everything the parent records.
+    With `checkpoint_dir`, each finished call is saved there (and saved ones replayed)."""
+    from infercomp.checkpoint import Checkpoint
     from infercomp.engine import Engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
+    from infercomp.measure.load import OtherLoad
 
     configure_threads(config)
     plan = next(p for p in make_plan(config) if p.method == method_name)
@@ -225,12 +266,14 @@ def run_one_method(config: Config, method_name: str) -> dict:
     )
     environment = capture_environment(engine.settings.device)
     environment["memory_bandwidth_gbs"] = measure_bandwidth_gbs(engine.settings.device)
-    run = MethodRun(engine, get_method(method_name), plan, environment["memory_bandwidth_gbs"])
-    run.warm_up()
-    for repeat in range(config.repeats):
-        run.measure_repeat(repeat, None)
+    hook = Checkpoint(checkpoint_dir).hook(method_name) if checkpoint_dir else None
+    run = MethodRun(engine, get_method(method_name), plan, environment["memory_bandwidth_gbs"], call_hook=hook)
+    with OtherLoad() as load:
+        run.warm_up()
+        for repeat in range(config.repeats):
+            run.measure_repeat(repeat, None)
     return {
-        "result": run.result().model_dump(mode="json"),
+        "result": run.result().model_copy(update={"cpu_load": load.record()}).model_dump(mode="json"),
         "settings": engine.settings.as_record(),
         "models": engine.describe_models(),
         "environment": environment,
@@ -269,6 +312,8 @@ class MethodRun:
     max_context: int = 0
     max_rows: int = 0
     spec: object = None  # SpecStats summed over the timed repeats
+    # (repeat, call index, run) -> outputs: saves each finished call, replays saved ones on resume
+    call_hook: Callable | None = None
 
     def __post_init__(self) -> None:
         self.skip = self.method.skip_reason(self.engine)
@@ -323,7 +368,9 @@ class MethodRun:
         call_index = 0
         with PeakMemory(engine.settings.device) as memory, EnergyMeter(engine.settings.device) as energy:
             for done, batch in enumerate(self.plan.batches, start=1):
-                for output in self.method.run_call(engine, batch):
+                run = functools.partial(self.method.run_call, engine, batch)
+                outputs = run() if self.call_hook is None else self.call_hook(repeat, done - 1, run)
+                for output in outputs:
                     sample.call_times.append(output.seconds)
                     sample.total_time_s += output.seconds
                     if output.ttft_s is not None:
@@ -377,7 +424,7 @@ class MethodRun:
             execution=self.method.execution(engine),
             fallback=self.method.fallback_reason(engine),
             speculation=self.method.speculation_note(engine),
-            generation=self.method.generation_kwargs(engine.config, 1),
+            generation=recorded_generation(self.method, engine.config, self.plan.batches),
         )
         if self.error:
             return record.model_copy(update={"status": "failed", "reason": self.error})

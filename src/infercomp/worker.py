@@ -1,6 +1,7 @@
 """A worker process: runs one method of a config and writes what the parent records.
 
-Usage (by the runner, not by hand): python -m infercomp.worker CONFIG.json METHOD OUT.json
+Usage (by the runner, not by hand): python -m infercomp.worker CONFIG.json METHOD OUT.json [RUN_DIR]
+(with RUN_DIR, each finished call is saved to RUN_DIR/checkpoint.jsonl as it completes)
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     config_path, method, out_path = sys.argv[1:4]
+    run_dir = sys.argv[4] if len(sys.argv) > 4 else None
     with open(config_path) as fh:
         config = Config.model_validate(json.load(fh))
-    payload = run_one_method(config, method)
+    payload = run_one_method(config, method, run_dir)
     tmp = out_path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(payload, fh)

@@ -54,3 +54,17 @@ def sampling_kwargs(temperature: float, top_p: float, top_k: int) -> dict[str, A
     if temperature == 0.0:
         return {"do_sample": False}
     return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+
+
+def recorded_generation(method: Method, config: Config, batches: list[list[int]]) -> dict[str, Any]:
+    """The generation settings the planned calls used. A setting that differs between calls
+    (beam search's num_beams follows each prompt's completion count) is recorded as the list of
+    its values, one per call."""
+    per_call = [method.generation_kwargs(config, len(batch)) for batch in batches] or [
+        method.generation_kwargs(config, 1)
+    ]
+    merged: dict[str, Any] = {}
+    for key in per_call[0]:
+        values = [kw.get(key) for kw in per_call]
+        merged[key] = values[0] if all(v == values[0] for v in values) else values
+    return merged

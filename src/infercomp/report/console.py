@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infercomp.report.flags import FLAGS_NOTE, flags_text
 from infercomp.results import Results
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
@@ -33,6 +34,7 @@ def comparison_table(results: Results) -> Table:
         "TTFT ms",
         "ITL ms",
         memory_label,
+        "flags",
     )
     for col in columns:
         table.add_column(col, justify="left" if col in ("method", "status", "execution") else "right")
@@ -58,45 +60,23 @@ def comparison_table(results: Results) -> Table:
             _ms(s.ttft_s),
             _ms(s.inter_token_latency_s),
             f"{s.peak_memory_gb:.2f}",
+            f"[yellow]{escape(flags_text(m))}[/]",
         )
     return table
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "" if value is None else format(value, fmt)
-
-
 def quality_table(results: Results) -> Table | None:
     """Speed next to quality; * marks the Pareto front (no method both faster and lower in perplexity)."""
-    rows = [(n, m) for n, m in results.methods.items() if m.quality and m.quality.unavailable is None and m.summary]
+    from infercomp.report.files import QUALITY_HEADER, quality_rows
+
+    rows = quality_rows(results)
     if not rows:
         return None
     table = Table(title="speed vs quality (* = Pareto-optimal: tokens/s up, perplexity down)")
-    for col in (
-        "method",
-        "tok/s",
-        "perplexity",
-        "distinct-2",
-        "self-BLEU",
-        "repetition",
-        "required words",
-        "= greedy",
-        "pareto",
-    ):
+    for col in QUALITY_HEADER:
         table.add_column(col, justify="left" if col == "method" else "right")
-    for name, m in rows:
-        q = m.quality
-        table.add_row(
-            name,
-            f"{m.summary.tokens_per_second:.1f}",
-            _num(q.mean_perplexity, ".3f"),
-            _num(q.distinct_2, ".3f"),
-            _num(q.self_bleu, ".1f"),
-            _num(q.repetition, ".3f"),
-            _num(q.required_word_rate, ".0%"),
-            _num(q.exact_match_vs_greedy, ".0%"),
-            "*" if q.pareto_optimal else "",
-        )
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
     return table
 
 
@@ -106,6 +86,8 @@ def print_results(results: Results, console: Console | None = None) -> None:
     quality = quality_table(results)
     if quality is not None:
         console.print(quality)
+    if any(flags_text(m) for m in results.methods.values()):
+        console.print(f"[yellow]{escape(FLAGS_NOTE)}[/]")
     for note in results.settings.get("notes", []):
         console.print(f"[yellow]setting[/] {escape(note)}")
     for name, m in results.methods.items():

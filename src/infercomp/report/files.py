@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-import html
 from pathlib import Path
 
+from infercomp.report.flags import FLAGS_NOTE, flags_text
 from infercomp.results import Results
 
 
@@ -18,7 +18,7 @@ def summary_rows(results: Results) -> list[list[str]]:
     for name, m in results.methods.items():
         s, q = m.summary, m.quality
         if s is None:
-            rows.append([name, m.status, m.reason or ""] + [""] * 7)
+            rows.append([name, m.status, m.reason or ""] + [""] * 8)
             continue
         speed = ""
         if s.speedup:
@@ -35,9 +35,73 @@ def summary_rows(results: Results) -> list[list[str]]:
                 _fmt(s.inter_token_latency_s and s.inter_token_latency_s * 1000, ".2f"),
                 f"{s.peak_memory_gb:.2f}",
                 _fmt(q.mean_perplexity if q else None, ".3f"),
+                flags_text(m),
             ]
         )
     return rows
+
+
+QUALITY_HEADER = [
+    "method",
+    "tok/s",
+    "perplexity",
+    "distinct-2",
+    "self-BLEU",
+    "repetition",
+    "required words",
+    "= greedy",
+    "pareto",
+]
+
+
+def quality_rows(results: Results) -> list[list[str]]:
+    """Speed next to quality for every method that was scored."""
+    rows = []
+    for name, m in results.methods.items():
+        q = m.quality
+        if m.summary is None or q is None or q.unavailable is not None:
+            continue
+        rows.append(
+            [
+                name,
+                f"{m.summary.tokens_per_second:.1f}",
+                _fmt(q.mean_perplexity, ".3f"),
+                _fmt(q.distinct_2, ".3f"),
+                _fmt(q.self_bleu, ".1f"),
+                _fmt(q.repetition, ".3f"),
+                _fmt(q.required_word_rate, ".0%"),
+                _fmt(q.exact_match_vs_greedy, ".0%"),
+                "*" if q.pareto_optimal else "",
+            ]
+        )
+    return rows
+
+
+def notes(results: Results) -> list[str]:
+    """Everything a reader must know beside the figures: settings that fell back, why methods
+    failed, were skipped, fell back or ran without speculation, and what the flags mean."""
+    out = list(results.settings.get("notes", []))
+    out += [
+        f"{n}: {m.reason or m.fallback or m.speculation}"
+        for n, m in results.methods.items()
+        if m.reason or m.fallback or m.speculation
+    ]
+    unscored = {m.quality.unavailable for m in results.methods.values() if m.quality and m.quality.unavailable}
+    out += [f"quality: {u}" for u in sorted(unscored)]
+    if any(flags_text(m) for m in results.methods.values()):
+        out.append(FLAGS_NOTE)
+    return out
+
+
+def run_line(results: Results) -> str:
+    env = results.environment
+    versions = env.get("versions", {})
+    return (
+        f"Run {results.created} on {env.get('gpu') or env.get('cpu')} ({results.settings.get('device')}), "
+        f"infercomp {env.get('infercomp_version') or versions.get('infercomp')} (git {env.get('git_revision')}), "
+        f"torch {versions.get('torch')}, transformers {versions.get('transformers')}; "
+        f"median of {results.config.get('repeats')} repeats after {results.config.get('warmup_runs')} warm-up call(s)."
+    )
 
 
 HEADER = [
@@ -51,83 +115,30 @@ HEADER = [
     "ITL ms",
     "peak GB",
     "perplexity",
+    "flags",
 ]
 
 
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    cell = lambda c: c.replace("|", "\\|")  # noqa: E731
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(cell(c) for c in row) + " |" for row in rows
+    ]
+
+
 def markdown(results: Results) -> str:
-    env = results.environment
-    lines = [
-        f"# infercomp report: {results.config.get('main_model')}",
-        "",
-        f"Run {results.created} on {env.get('gpu') or env.get('cpu')} ({results.settings.get('device')}), "
-        f"torch {env.get('versions', {}).get('torch')}, transformers {env.get('versions', {}).get('transformers')}; "
-        f"median of {results.config.get('repeats')} repeats after {results.config.get('warmup_runs')} warm-up call(s).",
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(results)]
-    notes = list(results.settings.get("notes", []))
-    notes += [
-        f"{n}: {m.reason or m.fallback or m.speculation}"
-        for n, m in results.methods.items()
-        if m.reason or m.fallback or m.speculation
-    ]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    lines = [f"# infercomp report: {results.config.get('main_model')}", "", run_line(results), ""]
+    lines += _md_table(HEADER, summary_rows(results))
+    quality = quality_rows(results)
+    if quality:
+        lines += ["", "## Speed and quality (* = Pareto-optimal)", ""] + _md_table(QUALITY_HEADER, quality)
+    found = notes(results)
+    if found:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in found]
     from infercomp.distributed.report import tensor_parallel_markdown
 
     lines += tensor_parallel_markdown(results)
     return "\n".join(lines) + "\n"
-
-
-# On load, every chart is checked to have drawn something; the outcome lands in
-# <body data-charts="...">, which a headless browser test reads.
-CHECK_SCRIPT = """
-document.addEventListener('DOMContentLoaded', function () {
-  var svgs = document.querySelectorAll('figure svg');
-  var drawn = 0;
-  svgs.forEach(function (s) {
-    var b = s.getBBox();
-    if (b.width > 0 && b.height > 0 && s.querySelectorAll('path').length > 0) drawn++;
-  });
-  document.body.setAttribute('data-charts', drawn + '/' + svgs.length);
-});
-"""
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th:first-child, td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
-figure { margin: 1.5em 0; } figcaption { font-weight: 600; margin-bottom: .3em; }
-.note { color: #8a6d3b; }
-"""
-
-
-def html_report(results: Results) -> str:
-    from infercomp.report.charts import CHARTS
-
-    md_rows = summary_rows(results)
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>infercomp report: {html.escape(str(results.config.get('main_model')))}</title>",
-        f"<style>{STYLE}</style><script>{CHECK_SCRIPT}</script></head><body>",
-        f"<h1>infercomp report: {html.escape(str(results.config.get('main_model')))}</h1>",
-        f"<p>{html.escape(markdown(results).splitlines()[2])}</p>",
-        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER) + "</tr>",
-    ]
-    parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in md_rows]
-    parts.append("</table>")
-    for title, make in CHARTS.items():
-        svg = make(results)
-        if svg is None:
-            continue
-        parts.append(f"<figure><figcaption>{html.escape(title)}</figcaption>{svg}</figure>")
-    for note in results.settings.get("notes", []):
-        parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def completions_csv(results: Results, path: Path) -> None:
@@ -167,8 +178,10 @@ def completions_csv(results: Results, path: Path) -> None:
 def write_reports(results: Results, directory: str | Path) -> list[Path]:
     directory = Path(directory)
     written = []
+    from infercomp.report.html import html_report
+
     for name, text in (("report.md", markdown(results)), ("report.html", html_report(results))):
-        (directory / name).write_text(text)
+        (directory / name).write_text(text, encoding="utf-8")
         written.append(directory / name)
     completions_csv(results, directory / "completions.csv")
     written.append(directory / "completions.csv")
