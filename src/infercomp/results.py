@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESULTS_FILE = "results.json"
 
 
@@ -48,8 +48,16 @@ class Stats(BaseModel):
 
 class Speedup(BaseModel):
     baseline: str
-    value: float  # median tokens/s over the baseline's median tokens/s
-    ci95: tuple[float, float]  # percentile bootstrap over repeats
+    value: float  # median tokens/s over the baseline's median tokens/s; exactly 1 for the baseline
+    interval: tuple[float, float] | None = None  # None for the baseline against itself
+    interval_kind: str | None = None  # "range over N repeats ..." or "bootstrap percentile 95 % CI ..."
+
+    def text(self) -> str:
+        """'1.23x (range 1.10-1.40)', '1.23x (95% CI 1.10-1.40)' or '1.00x (baseline)'."""
+        if self.interval is None:
+            return f"{self.value:.2f}x (baseline)"
+        label = "range" if (self.interval_kind or "").startswith("range") else "95% CI"
+        return f"{self.value:.2f}x ({label} {self.interval[0]:.2f}-{self.interval[1]:.2f})"
 
 
 class Memory(BaseModel):

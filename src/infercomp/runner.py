@@ -526,8 +526,9 @@ def _median(values: list[float]) -> float:
 
 
 def annotate_speedups(results: Results, baseline: str) -> None:
-    """Each ok method's tokens/s over the baseline's, with a bootstrap interval over repeats."""
-    from infercomp.measure.stats import bootstrap_ratio
+    """Each ok method's tokens/s over the baseline's, with the interval its repeats support: a
+    range with few repeats, a bootstrap confidence interval with many; the baseline is exactly 1."""
+    from infercomp.measure.stats import speedup_interval
 
     base = results.methods.get(baseline)
     if base is None or base.summary is None:
@@ -535,8 +536,11 @@ def annotate_speedups(results: Results, baseline: str) -> None:
     for m in results.methods.values():
         if m.summary is None:
             continue
-        value, (lo, hi) = bootstrap_ratio(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
-        m.summary.speedup = Speedup(baseline=baseline, value=value, ci95=(lo, hi))
+        if m is base:
+            m.summary.speedup = Speedup(baseline=baseline, value=1.0)
+            continue
+        value, interval, kind = speedup_interval(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
+        m.summary.speedup = Speedup(baseline=baseline, value=value, interval=interval, interval_kind=kind)
 
 
 def annotate_measured_speedups(results: Results) -> None:
