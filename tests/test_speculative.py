@@ -9,6 +9,7 @@ import torch
 from tests.test_methods import reference_greedy
 
 from infercomp.config import load_config
+from infercomp.measure.memory import kv_bytes_per_token
 from infercomp.runner import run_experiment
 from infercomp.speculative.engine import (
     ModelDrafter,
@@ -108,7 +109,7 @@ def test_prompt_lookup_proposes_what_followed_the_last_ngram():
     assert lookup.propose([5, 6, 7], 3) == []
 
 
-def test_results_carry_speculative_accounting(tmp_path):
+def test_results_carry_speculative_accounting(tmp_path, embedded_pair):
     cfg = load_config(
         "example",
         embedded=True,
@@ -144,3 +145,18 @@ def test_results_carry_speculative_accounting(tmp_path):
         assert res.methods[name].quality.exact_match_vs_greedy == 1.0
     beam = res.methods["beam_search_speculative"]
     assert beam.status == "ok" and beam.speculation.startswith("not applicable")
+    # Measured memory: beam search never used the assistant, so its weights are the main model's.
+    assert beam.summary.memory.weights_gb == res.methods["beam_search"].summary.memory.weights_gb
+    assert res.methods["standard_speculative"].summary.memory.weights_gb > beam.summary.memory.weights_gb
+    # The static speculative caches hold prompt + (max_new + 2)(k + 1) slots per row, in both
+    # models: measured on the tensors, far above the tokens-held formula.
+    _, main, assistant = embedded_pair
+    per_slot = kv_bytes_per_token(main) + kv_bytes_per_token(assistant)
+    for name, rows in (("standard_speculative", 1), ("batched_speculative", None)):
+        m = res.methods[name]
+        longest = max(c.prompt_tokens for c in m.completions)
+        rows = rows or len(m.completions)  # one call of both prompts' completions (batch_size >= 4)
+        slots = longest + (30 + 2) * (cfg.num_assistant_tokens + 1)
+        assert m.summary.memory.kv_cache_gb == pytest.approx(per_slot * slots * rows / 1e9), name
+        assert m.summary.memory.kv_cache_gb > 2 * m.summary.memory.kv_cache_formula_gb
+        assert m.summary.memory.kv_cache_source.startswith("measured")

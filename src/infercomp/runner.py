@@ -268,6 +268,8 @@ class MethodRun:
     energy_unavailable: str | None = None
     max_context: int = 0
     max_rows: int = 0
+    kv_cache_bytes: int | None = None  # largest measured cache a call left; None: not measurable
+    kv_unmeasured: bool = False  # some call could not report its cache
     spec: object = None  # SpecStats summed over the timed repeats
 
     def __post_init__(self) -> None:
@@ -331,6 +333,10 @@ class MethodRun:
                     if output.inter_token_latency_s is not None:
                         sample.itls.append(output.inter_token_latency_s)
                     self.max_context = max(self.max_context, output.context_tokens)
+                    if output.kv_cache_bytes is None:
+                        self.kv_unmeasured = True
+                    else:
+                        self.kv_cache_bytes = max(self.kv_cache_bytes or 0, output.kv_cache_bytes)
                     if output.speculative is not None:
                         if self.spec is None:
                             self.spec = output.speculative
@@ -473,8 +479,16 @@ class MethodRun:
         )
 
     def models_used(self) -> list:
+        """The models this method's calls ran: the assistant only where it really drafted (not
+        for beam_search_speculative, nor with prompt-lookup drafts, nor after a fallback)."""
         engine = self.engine
-        uses_assistant = self.method.name.endswith("_speculative") and engine.assistant is not None
+        drafts = getattr(self.method, "drafts", None)
+        uses_assistant = (
+            drafts is not None
+            and drafts(engine)
+            and engine.config.draft_source == "assistant"
+            and engine.assistant is not None
+        )
         return [engine.main] + ([engine.assistant] if uses_assistant else [])
 
     def memory(self) -> Memory:
@@ -486,7 +500,9 @@ class MethodRun:
 
         models = self.models_used()
         weights = sum(weight_bytes(m) for m in models) / 1e9
-        kv = sum(kv_bytes_per_token(m) for m in models) * self.max_context * self.max_rows / 1e9
+        # Cross-check: bytes per token x the longest context x the most rows of any call.
+        formula = sum(kv_bytes_per_token(m) for m in models) * self.max_context * self.max_rows / 1e9
+        kv = None if self.kv_unmeasured or self.kv_cache_bytes is None else self.kv_cache_bytes / 1e9
         on_gpu = self.engine.settings.device.startswith("cuda")
         measured = peak("gpu_allocated_peak_gb") if on_gpu else peak("cpu_rss_peak_gb")
         return Memory(
@@ -496,7 +512,11 @@ class MethodRun:
             nvml_used_peak_gb=peak("nvml_used_peak_gb"),
             weights_gb=weights,
             kv_cache_gb=kv,
-            other_gb=None if measured is None else measured - weights - kv,
+            kv_cache_formula_gb=formula,
+            kv_cache_source="measured: cache tensors after the largest call"
+            if kv is not None
+            else "not measured: a call returned no inspectable cache; see kv_cache_formula_gb",
+            other_gb=None if measured is None else measured - weights - (kv if kv is not None else formula),
         )
 
     def roofline(self, memory: Memory, step_time: float | None) -> Roofline:

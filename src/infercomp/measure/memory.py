@@ -1,4 +1,5 @@
-"""Memory: measured peaks over a block, and the analytic split of what a model run must hold."""
+"""Memory: measured peaks over a block, the bytes a KV cache's tensors really hold, and the
+analytic estimate kept as a cross-check."""
 
 from __future__ import annotations
 
@@ -101,3 +102,36 @@ def kv_bytes_per_token(model) -> int:
     if elem < 2:  # quantized weights: the cache is kept in the compute dtype
         elem = 2
     return cfg.num_hidden_layers * kv_heads * head_dim * 2 * elem
+
+
+def cache_tensor_bytes(cache) -> int | None:
+    """Bytes held by a transformers Cache's layers (keys, values, quantized parts), counting each
+    storage once; None when the object has no layers to inspect.
+
+    Measured on the tensors themselves, so a static cache counts its whole preallocated length and
+    a quantized cache its packed data. Tensor subclasses (quanto's packed tensors) are unwrapped
+    into the plain tensors that hold their data.
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        return None
+    seen: set[tuple[int, int]] = set()
+
+    def add(t) -> int:
+        if hasattr(t, "__tensor_flatten__") and type(t).__name__ != "Tensor":
+            names, _ = t.__tensor_flatten__()
+            return sum(add(getattr(t, n)) for n in names)
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        if key in seen or key[1] == 0:
+            return 0
+        seen.add(key)
+        return key[1]
+
+    import torch
+
+    total = 0
+    for layer in layers:
+        for value in vars(layer).values():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:  # skip scalar counters
+                total += add(value)
+    return total
