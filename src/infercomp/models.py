@@ -96,6 +96,12 @@ def local_folder(name: str) -> Path:
         ) from None
 
 
+AUTO_COMPILE = (
+    "yes: stock generate() with a static cache on CUDA compiles the main model's forward "
+    "(torch.compile, once per shape, during warm-up); the speculative engine is not compiled"
+)
+
+
 @dataclass
 class Settings:
     """The performance settings that actually ran, with a note for each one that could not."""
@@ -109,6 +115,9 @@ class Settings:
     fixed_length: bool
     num_assistant_tokens: int
     notes: list[str] = field(default_factory=list)
+    # Whether transformers compiles the main model's forward by itself (torch.compile inside
+    # generate(): a static cache on CUDA). The speculative engine's calls are never compiled.
+    auto_compile: str = "no"
 
     def as_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -177,6 +186,7 @@ def resolve_settings(config) -> Settings:
         fixed_length=fixed_length,
         num_assistant_tokens=config.num_assistant_tokens,
         notes=notes,
+        auto_compile=AUTO_COMPILE if on_gpu and cache == "static" else "no",
     )
 
 

@@ -108,7 +108,9 @@ class Summary(BaseModel):
     roofline: Roofline | None = None
     energy: Energy | None = None
     speedup: Speedup | None = None  # against config.baseline_method
-    warmup_time_s: float | None = None  # the first (untimed) warm-up call: compile, allocator growth
+    warmup_time_s: float | None = None  # all untimed warm-up calls (every distinct call shape)
+    warmup_first_call_s: float | None = None  # the first of them: compilation, allocator growth
+    warmup_shapes: list[list[int]] = Field(default_factory=list)  # [rows, padded prompt tokens] warmed
 
 
 class Quality(BaseModel):

@@ -260,7 +260,9 @@ class MethodRun:
     bandwidth_gbs: float | None
     error: str | None = None
     skip: str | None = None
-    warmup_time_s: float | None = None
+    warmup_time_s: float | None = None  # all warm-up calls
+    warmup_first_call_s: float | None = None  # the very first call: compilation, first touches
+    warmup_shapes: list = field(default_factory=list)  # distinct (rows, padded prompt tokens)
     samples: list[RepeatSample] = field(default_factory=list)
     completions: list[CompletionRecord] = field(default_factory=list)
     peaks: list = field(default_factory=list)
@@ -290,14 +292,32 @@ class MethodRun:
             self.error = failure_reason(exc)
             self.engine.free()
 
+    def call_shape(self, batch: list[int]) -> tuple[int, int]:
+        """(rows, padded prompt tokens) of a planned call: what kernels, compiled graphs and
+        static caches are specialised on."""
+        engine = self.engine
+        longest = max(len(engine.tokenizer(engine.config.prompts[p])["input_ids"]) for p in batch)
+        return len(batch), longest
+
     def warm_up(self) -> None:
+        """Run every distinct call shape of the plan `warmup_runs` times before timing, so one-time
+        costs (compilation, allocator growth, kernel selection) of a shape met only in a later
+        call cannot land inside a timed repeat. Their time is recorded, kept out of every figure."""
+
         def go() -> None:
+            first: dict[tuple[int, int], list[int]] = {}
+            for batch in self.plan.batches:
+                first.setdefault(self.call_shape(batch), batch)
+            self.warmup_shapes = list(first) if self.engine.config.warmup_runs else []
+            total = 0.0
             for i in range(self.engine.config.warmup_runs):
-                # The first call pays one-time costs (allocator growth, kernel selection,
-                # compilation): timed for the record, kept out of every figure.
-                outputs = self.method.run_call(self.engine, self.plan.batches[0])
-                if i == 0:
-                    self.warmup_time_s = sum(o.seconds for o in outputs)
+                for batch in first.values():
+                    outputs = self.method.run_call(self.engine, batch)
+                    seconds = sum(o.seconds for o in outputs)
+                    if i == 0 and self.warmup_first_call_s is None:
+                        self.warmup_first_call_s = seconds
+                    total += seconds
+            self.warmup_time_s = total if self.engine.config.warmup_runs else None
 
         self._guard(go)
 
@@ -476,6 +496,8 @@ class MethodRun:
             if self.joules is not None
             else Energy(unavailable=self.energy_unavailable),
             warmup_time_s=self.warmup_time_s,
+            warmup_first_call_s=self.warmup_first_call_s,
+            warmup_shapes=[list(shape) for shape in self.warmup_shapes],
         )
 
     def models_used(self) -> list:
