@@ -73,11 +73,16 @@ class Memory(BaseModel):
 
 
 class Roofline(BaseModel):
-    bytes_per_step_gb: float | None = None  # weights + KV cache a decode step must read
-    step_time_s: float | None = None  # median inter-token latency
-    achieved_gbs: float | None = None
+    pass_kind: str | None = None  # "decode step" or "verify pass (main model)"
+    weights_per_step_gb: float | None = None  # weights a pass reads (one embedding row per token)
+    kv_per_step_gb: float | None = None  # KV a pass reads at its context (prompt included)
+    bytes_per_step_gb: float | None = None  # weights + KV, mean over every pass of every call
+    step_time_s: float | None = None  # mean seconds per pass (decode step or verify pass)
+    achieved_gbs: float | None = None  # all passes' bytes / all passes' time
     bandwidth_gbs: float | None = None  # measured device copy bandwidth
     share: float | None = None  # achieved / bandwidth
+    meaningful: bool | None = None  # False: too small to be bandwidth-bound (see note)
+    note: str | None = None
     unavailable: str | None = None
 
 

@@ -45,7 +45,6 @@ OOM_REMEDIES = (
     "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller batch_size "
     "or fewer max_new_tokens"
 )
-SPECULATIVE_ROOFLINE = "not defined for draft-and-verify: a main-model pass scores several tokens"
 
 
 _INTERRUPTED = False
@@ -272,6 +271,7 @@ class MethodRun:
     max_rows: int = 0
     kv_cache_bytes: int | None = None  # largest measured cache a call left; None: not measurable
     kv_unmeasured: bool = False  # some call could not report its cache
+    call_shapes: list = field(default_factory=list)  # CallShape of every timed call, for the roofline
     spec: object = None  # SpecStats summed over the timed repeats
 
     def __post_init__(self) -> None:
@@ -363,6 +363,7 @@ class MethodRun:
                         else:
                             self.spec.add(output.speculative)
                     self.max_rows = max(self.max_rows, len(output.rows))
+                    self.call_shapes.append(self._call_shape(output))
                     for row in output.rows:
                         sample.new_tokens += len(row.token_ids)
                         if repeat == 0:
@@ -491,7 +492,7 @@ class MethodRun:
             peak_memory_gb=memory.gpu_allocated_peak_gb if on_gpu else memory.cpu_rss_peak_gb,
             memory_kind="cuda_max_memory_allocated" if on_gpu else "process_rss",
             memory=memory,
-            roofline=self.roofline(memory, median(itls)),
+            roofline=self.roofline(),
             energy=Energy(joules=self.joules, joules_per_token=self.joules / (tokens * len(self.samples)))
             if self.joules is not None
             else Energy(unavailable=self.energy_unavailable),
@@ -541,24 +542,32 @@ class MethodRun:
             other_gb=None if measured is None else measured - weights - (kv if kv is not None else formula),
         )
 
-    def roofline(self, memory: Memory, step_time: float | None) -> Roofline:
-        """Bytes one decode step must read (all weights once, plus the KV cache at the mean
-        context) over the measured step time, against the measured copy bandwidth."""
-        if self.method.name.endswith("_speculative") and self.engine.assistant is not None:
-            return Roofline(unavailable=SPECULATIVE_ROOFLINE)
-        if step_time is None or not self.bandwidth_gbs:
-            return Roofline(unavailable="no decode steps were timed")
-        # Mean context over the decode is about the prompt plus half the new tokens: half of the
-        # largest call's cache is read on an average step.
-        step_bytes_gb = memory.weights_gb + memory.kv_cache_gb / 2
-        achieved = step_bytes_gb / step_time
-        return Roofline(
-            bytes_per_step_gb=step_bytes_gb,
-            step_time_s=step_time,
-            achieved_gbs=achieved,
-            bandwidth_gbs=self.bandwidth_gbs,
-            share=achieved / self.bandwidth_gbs,
-        )
+    def _call_shape(self, output):
+        """What the roofline needs of one call: rows, padded prompt, positions, time per pass."""
+        from infercomp.measure.memory import kv_bytes_per_token
+        from infercomp.measure.roofline import CallShape
+
+        rows = len(output.rows)
+        prompt = max(r.prompt_tokens for r in output.rows)
+        new = output.context_tokens - prompt
+        slots = None
+        if self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
+            per_slot = sum(kv_bytes_per_token(m) for m in self.models_used()) * rows
+            slots = output.kv_cache_bytes // per_slot
+        st = output.speculative
+        if st is not None:
+            per_pass = st.verify_time_s / st.verify_steps if st.verify_steps else None
+            k = sum(st.draft_lengths) / len(st.draft_lengths) if st.draft_lengths else 0.0
+            return CallShape(rows, prompt, new, st.verify_steps, per_pass, slots, k + 1)
+        return CallShape(rows, prompt, new, max(new - 1, 0), output.inter_token_latency_s, slots)
+
+    def roofline(self) -> Roofline:
+        """Bytes one forward pass reads (weights, with one embedding row per token; KV at each
+        step's context), over its measured time, against the measured copy bandwidth."""
+        from infercomp.measure.roofline import roofline
+
+        speculative = self.spec is not None
+        return Roofline(**roofline(self.engine.main, self.call_shapes, self.bandwidth_gbs, speculative))
 
 
 def _median(values: list[float]) -> float:
