@@ -51,7 +51,9 @@ def optimum_benchmark(model: str, batch: int, prompt_tokens: int, new: int, iter
             input_shapes={"batch_size": batch, "sequence_length": prompt_tokens},
             generate_kwargs={"max_new_tokens": new, "min_new_tokens": new},
         ),
-        backend=PyTorchConfig(model=model, device="cpu", task="text-generation", torch_dtype="float32", no_weights=False),
+        backend=PyTorchConfig(
+            model=model, device="cpu", task="text-generation", torch_dtype="float32", no_weights=False
+        ),
     )
     report = Benchmark.launch(config).to_dict()
     decode = report["decode"]
