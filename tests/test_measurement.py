@@ -9,69 +9,119 @@ import statistics
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
 from infercomp.config import load_config
 from infercomp.maxbatch import search_max_batch
-from infercomp.measure.stats import bootstrap_ratio, describe, percentile
+from infercomp.measure.stats import bootstrap_ratio, describe, percentile, speedup_interval
 from infercomp.results import Results
 from infercomp.runner import run_experiment
 
 
-def test_reported_rate_agrees_with_an_independent_timing(embedded_pair, tmp_path):
-    """The tool's tokens/s for `standard` vs a plain perf_counter around the same generate call.
+def _standard_run(new: int, repeats: int):
+    """An engine and a warmed-up MethodRun of `standard`: one prompt, `new` forced tokens, one
+    torch thread (with two on two loaded cores each step waits for whichever thread the
+    scheduler parked last, and that noise swamps any comparison)."""
+    from infercomp.engine import Engine
+    from infercomp.methods import get_method
+    from infercomp.plan import make_plan
+    from infercomp.runner import MethodRun, configure_threads
 
-    The independent clock runs before and after the tool's run (bracketing slow drift on a shared
-    machine); a burst of outside load can still spoil one attempt, so up to three are made.
-    """
-    tok, main, _ = embedded_pair
-    prompt, new = "Once upon a time", 48
     cfg = load_config(
         "example",
         embedded=True,
         overrides={
-            "prompts": [prompt],
+            "prompts": ["Once upon a time"],
             "num_completions": 1,
             "max_new_tokens": new,
             "fixed_length": True,
             "temperature": 0.0,
             "methods_to_test": ["standard"],
-            "repeats": 5,
-            "warmup_runs": 1,
+            "repeats": repeats,
+            "num_threads": 1,
         },
     )
-    ids = tok(prompt, return_tensors="pt").input_ids
+    configure_threads(cfg)
+    engine = Engine.load(cfg, need_assistant=False)
+    run = MethodRun(engine, get_method("standard"), make_plan(cfg)[0], None)
+    run.warm_up()
+    return engine, run
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_reported_time_is_the_calls_wall_time(one_thread):
+    """An outside stopwatch around each of the tool's own calls: the tool's figure must cover the
+    whole generate call (no step left outside its clock), so the two agree call by call. Both
+    time the same interval, so outside load hits them alike."""
+    engine, run = _standard_run(new=32, repeats=8)
+    outside: list[float] = []
+    call = run.method.run_call
+
+    def timed_call(eng, batch):
+        start = time.perf_counter()
+        outputs = call(eng, batch)
+        outside.append(time.perf_counter() - start)
+        return outputs
+
+    run.method = SimpleNamespace(name=run.method.name, run_call=timed_call)
+    for repeat in range(8):
+        run.measure_repeat(repeat, None)
+    ratios = [s.total_time_s / t for s, t in zip(run.samples, outside, strict=True)]
+    assert all(s.new_tokens == 32 for s in run.samples)
+    # The outside clock also holds tokenizing and decoding: the tool's share is just below 1.
+    assert 0.9 < statistics.median(ratios) <= 1.0, sorted(ratios)
+
+
+def test_reported_rate_agrees_with_an_independent_timing(one_thread):
+    """The tool's tokens/s for `standard` vs a plain perf_counter around model.generate with the
+    same arguments, outside the tool (so the tool's own instrumentation is inside the comparison).
+
+    Other processes load the cores in bursts, so single timings from different moments cannot be
+    compared. The two alternate (ABBA, so drift cancels) over many calls, and the fastest call of
+    each is compared (within 10 %): the least-disturbed call of each side, from the same stretch
+    of time.
+    """
+    new, pairs = 24, 20
+    engine, run = _standard_run(new, pairs)
+    ids = engine.tokenizer(engine.config.prompts[0], return_tensors="pt").input_ids
     kwargs = dict(
         attention_mask=torch.ones_like(ids),
         max_new_tokens=new,
         min_new_tokens=new,
         do_sample=False,
-        pad_token_id=tok.pad_token_id,
+        pad_token_id=engine.tokenizer.pad_token_id,
     )
 
-    def independent_times(n: int) -> list[float]:
+    def independent_seconds() -> float:
         with torch.inference_mode():
-            main.generate(ids, **kwargs)  # warm-up, as the tool does
-            times = []
-            for _ in range(n):
-                start = time.perf_counter()
-                main.generate(ids, **kwargs)
-                times.append(time.perf_counter() - start)
-        return times
+            start = time.perf_counter()
+            out = engine.main.generate(ids, **kwargs)
+            seconds = time.perf_counter() - start
+        assert out.shape[1] - ids.shape[1] == new
+        return seconds
 
-    attempts = []
-    for attempt in range(3):
-        before = independent_times(3)
-        reported = run_experiment(cfg, tmp_path / str(attempt)).methods["standard"].summary
-        after = independent_times(3)
-        assert reported.new_tokens == new
-        independent = new / statistics.median(before + after)
-        attempts.append((reported.tokens_per_second, independent))
-        if reported.tokens_per_second == pytest.approx(independent, rel=0.05):
-            return
-    pytest.fail(f"tool vs independent tokens/s never within 5 %: {attempts}")
+    independent = []
+    for i in range(pairs):
+        if i % 2:
+            independent.append(independent_seconds())
+            run.measure_repeat(i, None)
+        else:
+            run.measure_repeat(i, None)
+            independent.append(independent_seconds())
+    assert all(s.new_tokens == new for s in run.samples)
+    tool_rate = max(s.new_tokens / s.total_time_s for s in run.samples)
+    independent_rate = new / min(independent)
+    assert tool_rate == pytest.approx(independent_rate, rel=0.10), (tool_rate, independent_rate)
 
 
 def test_repeats_keep_raw_values_and_summaries(tmp_path):
@@ -94,9 +144,9 @@ def test_repeats_keep_raw_values_and_summaries(tmp_path):
     assert s.ttft_s > 0 and s.inter_token_latency_s > 0
     assert s.ttft_s < s.latency_median_s
     assert s.speedup.baseline == "standard"
-    lo, hi = s.speedup.ci95
-    assert lo <= s.speedup.value <= hi
-    assert res.methods["standard"].summary.speedup.value == 1.0
+    assert s.speedup.interval_kind.startswith("range over 3 repeats")  # too few for a CI
+    base = res.methods["standard"].summary.speedup
+    assert base.value == 1.0 and base.interval is None and base.text() == "1.00x (baseline)"
     for c in res.methods["batched"].completions:
         assert len(c.call_times_s) == 3 and c.call_time_s == statistics.median(c.call_times_s)
     mem = s.memory
@@ -236,8 +286,32 @@ def test_statistics_on_known_values():
     assert percentile([5.0], 90) == 5.0
     value, (lo, hi) = bootstrap_ratio([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
     assert (value, lo, hi) == (2.0, 2.0, 2.0)
-    value, (lo, hi) = bootstrap_ratio([1.9, 2.0, 2.2], [0.9, 1.0, 1.1])
-    assert lo < value < hi
+    # Few repeats: the range of ratios, called a range.
+    value, (lo, hi), kind = speedup_interval([1.9, 2.0, 2.2], [0.9, 1.0, 1.1])
+    assert (lo, hi) == (pytest.approx(1.9 / 1.1), pytest.approx(2.2 / 0.9)) and kind.startswith("range over 3")
+    value, _, kind = speedup_interval([2.0] * 10, [1.0] * 12)
+    assert value == 2.0 and kind.startswith("bootstrap percentile 95 % CI over 10 repeats")
+
+
+def _coverage(repeats: int, level: float, experiments: int = 500, sigma: float = 0.05) -> float:
+    """Share of simulated experiments whose interval holds the true ratio of medians (2.0), under
+    lognormal timing noise of `sigma` on each side."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    for e in range(experiments):
+        a = 2.0 * np.exp(sigma * rng.standard_normal(repeats))
+        b = 1.0 * np.exp(sigma * rng.standard_normal(repeats))
+        _, (lo, hi) = bootstrap_ratio(list(a), list(b), resamples=1000, seed=e, level=level)
+        hits += lo <= 2.0 <= hi
+    return hits / experiments
+
+
+@pytest.mark.parametrize("repeats", [10, 20])
+def test_confidence_interval_coverage_on_simulated_noise(repeats):
+    """The 95 % interval holds the true ratio in 92-99 % of 500 simulated experiments (binomial
+    standard error about 1 %); an 80 % interval does not pass the same band, so the band can fail."""
+    assert 0.92 <= _coverage(repeats, 0.95) <= 0.99
+    assert _coverage(repeats, 0.80) < 0.92
 
 
 def test_max_batch_search():

@@ -14,6 +14,7 @@ import torch
 from transformers import StoppingCriteriaList
 
 from infercomp.config import Config
+from infercomp.measure.memory import cache_tensor_bytes
 from infercomp.measure.timing import StepClock, count_new_tokens, synchronize
 from infercomp.models import (
     ModelLoadError,
@@ -48,6 +49,7 @@ class CallOutput:
     context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
     speculative: Any = None  # SpecStats of a draft-and-verify call
     compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
+    kv_cache_bytes: int | None = None  # bytes of the KV cache tensors the call left (measured)
 
 
 class Engine:
@@ -147,13 +149,22 @@ class Engine:
         texts = [self.config.prompts[i] for i in prompt_indices]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.settings.device)
         clock = StepClock(self.settings.device)
-        call_kwargs = {**self.generation_defaults(), **kwargs, "stopping_criteria": StoppingCriteriaList([clock])}
+        call_kwargs = {
+            **self.generation_defaults(),
+            **kwargs,
+            "stopping_criteria": StoppingCriteriaList([clock]),
+            "return_dict_in_generate": True,  # hands back the cache, so its bytes can be measured
+        }
         if use_assistant:
             call_kwargs["assistant_model"] = self.assistant
         clock.begin()
-        out = self.main.generate(**enc, **call_kwargs)
+        result = self.main.generate(**enc, **call_kwargs)
         synchronize(self.settings.device)
         seconds = time.perf_counter() - clock.start
+        out = result.sequences
+        cache = getattr(result, "past_key_values", None)
+        kv_bytes = None if cache is None else cache_tensor_bytes(cache)
+        del result, cache
         new = out[:, enc["input_ids"].shape[1] :].tolist()  # (rows, new tokens)
         per_input = len(new) // len(prompt_indices)  # beams / returned sequences per input row
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
@@ -168,6 +179,7 @@ class Engine:
             ttft_s=clock.ttft_s(),
             inter_token_latency_s=clock.inter_token_latency_s(),
             context_tokens=int(out.shape[1]),
+            kv_cache_bytes=kv_bytes,
         )
 
     def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
@@ -213,6 +225,7 @@ class Engine:
             inter_token_latency_s=itl,
             context_tokens=max(len(p) for p in prompts) + longest,
             speculative=out.stats,
+            kv_cache_bytes=out.kv_cache_bytes,
         )
 
     def greedy_reference(self) -> dict[int, list[int]]:

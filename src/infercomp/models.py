@@ -75,6 +75,12 @@ def local_folder(name: str) -> Path:
         ) from None
 
 
+AUTO_COMPILE = (
+    "yes: stock generate() with a static cache on CUDA compiles the main model's forward "
+    "(torch.compile, once per shape, during warm-up); the speculative engine is not compiled"
+)
+
+
 @dataclass
 class Settings:
     """The performance settings that actually ran, with a note for each one that could not."""
@@ -91,6 +97,9 @@ class Settings:
     compile: dict[str, Any] | None = None  # fast engine: compile mode, seconds, captured steps
     notes: list[str] = field(default_factory=list)
     tensor_parallel_size: int = 1  # ranks the main model is sharded over
+    # Whether transformers compiles the main model's forward by itself (torch.compile inside
+    # generate(): a static cache on CUDA). The speculative engine's calls are never compiled.
+    auto_compile: str = "no"
 
     def as_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -165,6 +174,7 @@ def resolve_settings(config) -> Settings:
         num_assistant_tokens=config.num_assistant_tokens,
         notes=notes,
         tensor_parallel_size=tp_size,
+        auto_compile=AUTO_COMPILE if on_gpu and cache == "static" else "no",
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESULTS_FILE = "results.json"
 
 
@@ -47,8 +47,16 @@ class Stats(BaseModel):
 
 class Speedup(BaseModel):
     baseline: str
-    value: float  # median tokens/s over the baseline's median tokens/s
-    ci95: tuple[float, float]  # percentile bootstrap over repeats
+    value: float  # median tokens/s over the baseline's median tokens/s; exactly 1 for the baseline
+    interval: tuple[float, float] | None = None  # None for the baseline against itself
+    interval_kind: str | None = None  # "range over N repeats ..." or "bootstrap percentile 95 % CI ..."
+
+    def text(self) -> str:
+        """'1.23x (range 1.10-1.40)', '1.23x (95% CI 1.10-1.40)' or '1.00x (baseline)'."""
+        if self.interval is None:
+            return f"{self.value:.2f}x (baseline)"
+        label = "range" if (self.interval_kind or "").startswith("range") else "95% CI"
+        return f"{self.value:.2f}x ({label} {self.interval[0]:.2f}-{self.interval[1]:.2f})"
 
 
 class Memory(BaseModel):
@@ -56,17 +64,24 @@ class Memory(BaseModel):
     gpu_allocated_peak_gb: float | None = None  # torch.cuda.max_memory_allocated
     gpu_reserved_peak_gb: float | None = None  # torch.cuda.max_memory_reserved (allocator cache)
     nvml_used_peak_gb: float | None = None  # device memory in use as NVML reports it
-    weights_gb: float  # parameters and buffers of the models this method uses
-    kv_cache_gb: float  # layers x KV heads x head_dim x 2 x dtype bytes x tokens x rows, largest call
-    other_gb: float | None  # peak (GPU allocated, or CPU RSS) minus weights and KV cache
+    weights_gb: float  # parameters and buffers of the models this method's calls ran
+    kv_cache_gb: float | None = None  # measured: bytes of the cache tensors the largest call left
+    kv_cache_formula_gb: float | None = None  # layers x KV heads x head_dim x 2 x bytes x tokens x rows
+    kv_cache_source: str | None = None  # "measured: ..." or why not
+    other_gb: float | None  # peak (GPU allocated, or CPU RSS) minus weights and KV cache (measured)
 
 
 class Roofline(BaseModel):
-    bytes_per_step_gb: float | None = None  # weights + KV cache a decode step must read
-    step_time_s: float | None = None  # median inter-token latency
-    achieved_gbs: float | None = None
+    pass_kind: str | None = None  # "decode step" or "verify pass (main model)"
+    weights_per_step_gb: float | None = None  # weights a pass reads (one embedding row per token)
+    kv_per_step_gb: float | None = None  # KV a pass reads at its context (prompt included)
+    bytes_per_step_gb: float | None = None  # weights + KV, mean over every pass of every call
+    step_time_s: float | None = None  # mean seconds per pass (decode step or verify pass)
+    achieved_gbs: float | None = None  # all passes' bytes / all passes' time
     bandwidth_gbs: float | None = None  # measured device copy bandwidth
     share: float | None = None  # achieved / bandwidth
+    meaningful: bool | None = None  # False: too small to be bandwidth-bound (see note)
+    note: str | None = None
     unavailable: str | None = None
 
 
@@ -97,7 +112,9 @@ class Summary(BaseModel):
     roofline: Roofline | None = None
     energy: Energy | None = None
     speedup: Speedup | None = None  # against config.baseline_method
-    warmup_time_s: float | None = None  # the first (untimed) warm-up call: compile, allocator growth
+    warmup_time_s: float | None = None  # all untimed warm-up calls (every distinct call shape)
+    warmup_first_call_s: float | None = None  # the first of them: compilation, allocator growth
+    warmup_shapes: list[list[int]] = Field(default_factory=list)  # [rows, padded prompt tokens] warmed
 
 
 class Quality(BaseModel):

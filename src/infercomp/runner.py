@@ -49,7 +49,6 @@ OOM_REMEDIES = (
     "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller batch_size "
     "or fewer max_new_tokens"
 )
-SPECULATIVE_ROOFLINE = "not defined for draft-and-verify: a main-model pass scores several tokens"
 
 
 _INTERRUPTED = 0  # the signal number that stopped the run, 0 while running
@@ -303,7 +302,9 @@ class MethodRun:
     bandwidth_gbs: float | None
     error: str | None = None
     skip: str | None = None
-    warmup_time_s: float | None = None
+    warmup_time_s: float | None = None  # all warm-up calls
+    warmup_first_call_s: float | None = None  # the very first call: compilation, first touches
+    warmup_shapes: list = field(default_factory=list)  # distinct (rows, padded prompt tokens)
     samples: list[RepeatSample] = field(default_factory=list)
     completions: list[CompletionRecord] = field(default_factory=list)
     peaks: list = field(default_factory=list)
@@ -311,6 +312,9 @@ class MethodRun:
     energy_unavailable: str | None = None
     max_context: int = 0
     max_rows: int = 0
+    kv_cache_bytes: int | None = None  # largest measured cache a call left; None: not measurable
+    kv_unmeasured: bool = False  # some call could not report its cache
+    call_shapes: list = field(default_factory=list)  # CallShape of every timed call, for the roofline
     spec: object = None  # SpecStats summed over the timed repeats
     # (repeat, call index, run) -> outputs: saves each finished call, replays saved ones on resume
     call_hook: Callable | None = None
@@ -333,14 +337,32 @@ class MethodRun:
             self.error = failure_reason(exc)
             self.engine.free()
 
+    def call_shape(self, batch: list[int]) -> tuple[int, int]:
+        """(rows, padded prompt tokens) of a planned call: what kernels, compiled graphs and
+        static caches are specialised on."""
+        engine = self.engine
+        longest = max(len(engine.tokenizer(engine.config.prompts[p])["input_ids"]) for p in batch)
+        return len(batch), longest
+
     def warm_up(self) -> None:
+        """Run every distinct call shape of the plan `warmup_runs` times before timing, so one-time
+        costs (compilation, allocator growth, kernel selection) of a shape met only in a later
+        call cannot land inside a timed repeat. Their time is recorded, kept out of every figure."""
+
         def go() -> None:
+            first: dict[tuple[int, int], list[int]] = {}
+            for batch in self.plan.batches:
+                first.setdefault(self.call_shape(batch), batch)
+            self.warmup_shapes = list(first) if self.engine.config.warmup_runs else []
+            total = 0.0
             for i in range(self.engine.config.warmup_runs):
-                # The first call pays one-time costs (allocator growth, kernel selection,
-                # compilation): timed for the record, kept out of every figure.
-                outputs = self.method.run_call(self.engine, self.plan.batches[0])
-                if i == 0:
-                    self.warmup_time_s = sum(o.seconds for o in outputs)
+                for batch in first.values():
+                    outputs = self.method.run_call(self.engine, batch)
+                    seconds = sum(o.seconds for o in outputs)
+                    if i == 0 and self.warmup_first_call_s is None:
+                        self.warmup_first_call_s = seconds
+                    total += seconds
+            self.warmup_time_s = total if self.engine.config.warmup_runs else None
 
         self._guard(go)
 
@@ -378,12 +400,17 @@ class MethodRun:
                     if output.inter_token_latency_s is not None:
                         sample.itls.append(output.inter_token_latency_s)
                     self.max_context = max(self.max_context, output.context_tokens)
+                    if output.kv_cache_bytes is None:
+                        self.kv_unmeasured = True
+                    else:
+                        self.kv_cache_bytes = max(self.kv_cache_bytes or 0, output.kv_cache_bytes)
                     if output.speculative is not None:
                         if self.spec is None:
                             self.spec = output.speculative
                         else:
                             self.spec.add(output.speculative)
                     self.max_rows = max(self.max_rows, len(output.rows))
+                    self.call_shapes.append(self._call_shape(output))
                     for row in output.rows:
                         sample.new_tokens += len(row.token_ids)
                         if repeat == 0:
@@ -512,16 +539,26 @@ class MethodRun:
             peak_memory_gb=memory.gpu_allocated_peak_gb if on_gpu else memory.cpu_rss_peak_gb,
             memory_kind="cuda_max_memory_allocated" if on_gpu else "process_rss",
             memory=memory,
-            roofline=self.roofline(memory, median(itls)),
+            roofline=self.roofline(),
             energy=Energy(joules=self.joules, joules_per_token=self.joules / (tokens * len(self.samples)))
             if self.joules is not None
             else Energy(unavailable=self.energy_unavailable),
             warmup_time_s=self.warmup_time_s,
+            warmup_first_call_s=self.warmup_first_call_s,
+            warmup_shapes=[list(shape) for shape in self.warmup_shapes],
         )
 
     def models_used(self) -> list:
+        """The models this method's calls ran: the assistant only where it really drafted (not
+        for beam_search_speculative, nor with prompt-lookup drafts, nor after a fallback)."""
         engine = self.engine
-        uses_assistant = self.method.name.endswith("_speculative") and engine.assistant is not None
+        drafts = getattr(self.method, "drafts", None)
+        uses_assistant = (
+            drafts is not None
+            and drafts(engine)
+            and engine.config.draft_source == "assistant"
+            and engine.assistant is not None
+        )
         return [engine.main] + ([engine.assistant] if uses_assistant else [])
 
     def memory(self) -> Memory:
@@ -533,7 +570,9 @@ class MethodRun:
 
         models = self.models_used()
         weights = sum(weight_bytes(m) for m in models) / 1e9
-        kv = sum(kv_bytes_per_token(m) for m in models) * self.max_context * self.max_rows / 1e9
+        # Cross-check: bytes per token x the longest context x the most rows of any call.
+        formula = sum(kv_bytes_per_token(m) for m in models) * self.max_context * self.max_rows / 1e9
+        kv = None if self.kv_unmeasured or self.kv_cache_bytes is None else self.kv_cache_bytes / 1e9
         on_gpu = self.engine.settings.device.startswith("cuda")
         measured = peak("gpu_allocated_peak_gb") if on_gpu else peak("cpu_rss_peak_gb")
         return Memory(
@@ -543,27 +582,39 @@ class MethodRun:
             nvml_used_peak_gb=peak("nvml_used_peak_gb"),
             weights_gb=weights,
             kv_cache_gb=kv,
-            other_gb=None if measured is None else measured - weights - kv,
+            kv_cache_formula_gb=formula,
+            kv_cache_source="measured: cache tensors after the largest call"
+            if kv is not None
+            else "not measured: a call returned no inspectable cache; see kv_cache_formula_gb",
+            other_gb=None if measured is None else measured - weights - (kv if kv is not None else formula),
         )
 
-    def roofline(self, memory: Memory, step_time: float | None) -> Roofline:
-        """Bytes one decode step must read (all weights once, plus the KV cache at the mean
-        context) over the measured step time, against the measured copy bandwidth."""
-        if self.method.name.endswith("_speculative") and self.engine.assistant is not None:
-            return Roofline(unavailable=SPECULATIVE_ROOFLINE)
-        if step_time is None or not self.bandwidth_gbs:
-            return Roofline(unavailable="no decode steps were timed")
-        # Mean context over the decode is about the prompt plus half the new tokens: half of the
-        # largest call's cache is read on an average step.
-        step_bytes_gb = memory.weights_gb + memory.kv_cache_gb / 2
-        achieved = step_bytes_gb / step_time
-        return Roofline(
-            bytes_per_step_gb=step_bytes_gb,
-            step_time_s=step_time,
-            achieved_gbs=achieved,
-            bandwidth_gbs=self.bandwidth_gbs,
-            share=achieved / self.bandwidth_gbs,
-        )
+    def _call_shape(self, output):
+        """What the roofline needs of one call: rows, padded prompt, positions, time per pass."""
+        from infercomp.measure.memory import kv_bytes_per_token
+        from infercomp.measure.roofline import CallShape
+
+        rows = len(output.rows)
+        prompt = max(r.prompt_tokens for r in output.rows)
+        new = output.context_tokens - prompt
+        slots = None
+        if self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
+            per_slot = sum(kv_bytes_per_token(m) for m in self.models_used()) * rows
+            slots = output.kv_cache_bytes // per_slot
+        st = output.speculative
+        if st is not None:
+            per_pass = st.verify_time_s / st.verify_steps if st.verify_steps else None
+            k = sum(st.draft_lengths) / len(st.draft_lengths) if st.draft_lengths else 0.0
+            return CallShape(rows, prompt, new, st.verify_steps, per_pass, slots, k + 1)
+        return CallShape(rows, prompt, new, max(new - 1, 0), output.inter_token_latency_s, slots)
+
+    def roofline(self) -> Roofline:
+        """Bytes one forward pass reads (weights, with one embedding row per token; KV at each
+        step's context), over its measured time, against the measured copy bandwidth."""
+        from infercomp.measure.roofline import roofline
+
+        speculative = self.spec is not None
+        return Roofline(**roofline(self.engine.main, self.call_shapes, self.bandwidth_gbs, speculative))
 
 
 def _median(values: list[float]) -> float:
@@ -573,8 +624,9 @@ def _median(values: list[float]) -> float:
 
 
 def annotate_speedups(results: Results, baseline: str) -> None:
-    """Each ok method's tokens/s over the baseline's, with a bootstrap interval over repeats."""
-    from infercomp.measure.stats import bootstrap_ratio
+    """Each ok method's tokens/s over the baseline's, with the interval its repeats support: a
+    range with few repeats, a bootstrap confidence interval with many; the baseline is exactly 1."""
+    from infercomp.measure.stats import speedup_interval
 
     base = results.methods.get(baseline)
     if base is None or base.summary is None:
@@ -582,8 +634,11 @@ def annotate_speedups(results: Results, baseline: str) -> None:
     for m in results.methods.values():
         if m.summary is None:
             continue
-        value, (lo, hi) = bootstrap_ratio(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
-        m.summary.speedup = Speedup(baseline=baseline, value=value, ci95=(lo, hi))
+        if m is base:
+            m.summary.speedup = Speedup(baseline=baseline, value=1.0)
+            continue
+        value, interval, kind = speedup_interval(m.summary.tokens_per_second_runs, base.summary.tokens_per_second_runs)
+        m.summary.speedup = Speedup(baseline=baseline, value=value, interval=interval, interval_kind=kind)
 
 
 def annotate_measured_speedups(results: Results) -> None:

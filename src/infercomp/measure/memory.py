@@ -1,4 +1,5 @@
-"""Memory: measured peaks over a block, and the analytic split of what a model run must hold."""
+"""Memory: measured peaks over a block, the bytes a KV cache's tensors really hold, and the
+analytic estimate kept as a cross-check."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ class MemoryPeaks:
 class PeakMemory:
     """Peaks over a `with` block.
 
-    Always: the process's resident set size, sampled by a thread every few milliseconds. On CUDA
-    also `max_memory_allocated` / `max_memory_reserved` after a reset (what PyTorch's tensors and
+    Always: the process's peak resident set size. On Linux the kernel keeps it (VmHWM, reset by
+    writing 5 to /proc/self/clear_refs), so no thread runs inside the timed region: a sampling
+    thread waking every few milliseconds slowed CPU decoding by several percent. Elsewhere, and
+    on CUDA for NVML, a thread samples every few milliseconds. On CUDA also
+    `max_memory_allocated` / `max_memory_reserved` after a reset (what PyTorch's tensors and
     its caching allocator held) and, where nvidia-ml-py is installed, the device's used memory as
     the driver reports it (includes the CUDA context and other processes).
     """
@@ -56,8 +60,10 @@ class PeakMemory:
 
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self._kernel_peak = _reset_kernel_rss_peak()
+        if not self._kernel_peak or self._nvml_handle is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,10 +75,35 @@ class PeakMemory:
             peaks.gpu_allocated_peak_gb = torch.cuda.max_memory_allocated(self.device) / GB
             peaks.gpu_reserved_peak_gb = torch.cuda.max_memory_reserved(self.device) / GB
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        if self._kernel_peak:
+            self.rss_peak = max(self.rss_peak, _kernel_rss_peak() or 0)
         peaks.cpu_rss_peak_gb = self.rss_peak / GB
         peaks.nvml_used_peak_gb = None if self.nvml_peak is None else self.nvml_peak / GB
         self.peaks = peaks
+
+
+def _reset_kernel_rss_peak() -> bool:
+    """Reset the kernel's peak-RSS counter for this process (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _kernel_rss_peak() is not None
+    except OSError:
+        return False
+
+
+def _kernel_rss_peak() -> int | None:
+    """VmHWM of /proc/self/status in bytes: the peak resident set size since the last reset."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _nvml_handle(device: str):
@@ -107,3 +138,36 @@ def kv_bytes_per_token(model) -> int:
     if elem < 2:  # quantized weights: the cache is kept in the compute dtype
         elem = 2
     return cfg.num_hidden_layers * kv_heads * head_dim * 2 * elem
+
+
+def cache_tensor_bytes(cache) -> int | None:
+    """Bytes held by a transformers Cache's layers (keys, values, quantized parts), counting each
+    storage once; None when the object has no layers to inspect.
+
+    Measured on the tensors themselves, so a static cache counts its whole preallocated length and
+    a quantized cache its packed data. Tensor subclasses (quanto's packed tensors) are unwrapped
+    into the plain tensors that hold their data.
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        return None
+    seen: set[tuple[int, int]] = set()
+
+    def add(t) -> int:
+        if hasattr(t, "__tensor_flatten__") and type(t).__name__ != "Tensor":
+            names, _ = t.__tensor_flatten__()
+            return sum(add(getattr(t, n)) for n in names)
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        if key in seen or key[1] == 0:
+            return 0
+        seen.add(key)
+        return key[1]
+
+    import torch
+
+    total = 0
+    for layer in layers:
+        for value in vars(layer).values():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:  # skip scalar counters
+                total += add(value)
+    return total

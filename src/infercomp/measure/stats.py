@@ -1,10 +1,20 @@
-"""Statistics over repeats: robust summaries and a bootstrap interval for speedups."""
+"""Statistics over repeats: robust summaries, and a speedup with the interval its data supports.
+
+A speedup is a ratio of median tokens/s. How sure we are of it depends on how many repeats
+there are: with fewer than CI_MIN_REPEATS a side, a bootstrap "95 % interval" is just the range
+of the few ratios the data allows (with three repeats it is exactly [min a / max b, max a / min b],
+and covers the true ratio far less often than 95 %), so it is reported as a range and called
+one. From CI_MIN_REPEATS on, a percentile bootstrap interval is reported, naming the method.
+"""
 
 from __future__ import annotations
 
-import random
 import statistics
 from collections.abc import Sequence
+
+import numpy as np
+
+CI_MIN_REPEATS = 10
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -32,18 +42,36 @@ def describe(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def bootstrap_ratio(
-    numerator: Sequence[float], denominator: Sequence[float], resamples: int = 2000, seed: int = 0
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> tuple[float, tuple[float, float]]:
-    """Ratio of medians with a 95 % percentile-bootstrap interval, resampling each side's repeats.
+    """Ratio of medians with a percentile-bootstrap interval, resampling each side's repeats
+    independently. Meaningful only with enough repeats (see speedup_interval)."""
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    value = float(np.median(a) / np.median(b))
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, len(a), (resamples, len(a)))  # (resamples, repeats) indices
+    ib = rng.integers(0, len(b), (resamples, len(b)))
+    ratios = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(ratios, [tail, 100 - tail])
+    return value, (float(lo), float(hi))
 
-    With few repeats the interval is coarse (it cannot be wider than the samples allow); it still
-    shows when two methods' spreads overlap.
-    """
-    value = statistics.median(numerator) / statistics.median(denominator)
-    rng = random.Random(seed)
-    ratios = []
-    for _ in range(resamples):
-        a = [rng.choice(numerator) for _ in numerator]
-        b = [rng.choice(denominator) for _ in denominator]
-        ratios.append(statistics.median(a) / statistics.median(b))
-    return value, (percentile(ratios, 2.5), percentile(ratios, 97.5))
+
+def speedup_interval(
+    numerator: Sequence[float], denominator: Sequence[float], same_process: bool = True
+) -> tuple[float, tuple[float, float], str]:
+    """(ratio of medians, interval, what the interval is) for tokens/s over a baseline's."""
+    n = min(len(numerator), len(denominator))
+    if n < CI_MIN_REPEATS:
+        value = statistics.median(numerator) / statistics.median(denominator)
+        lo, hi = min(numerator) / max(denominator), max(numerator) / min(denominator)
+        return value, (lo, hi), f"range over {n} repeats (min/max ratio; too few repeats for a confidence interval)"
+    value, interval = bootstrap_ratio(numerator, denominator)
+    kind = f"bootstrap percentile 95 % CI over {n} repeats"
+    if same_process:
+        kind += " (repeats in one process: variation between processes is not sampled)"
+    return value, interval, kind

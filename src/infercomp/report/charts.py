@@ -81,7 +81,10 @@ def memory(results: Results) -> str | None:
     plt, fig, ax = _figure(len(rows) + 1)
     names = [n for n, _ in rows]
     weights = [s.memory.weights_gb for _, s in rows]
-    kv = [s.memory.kv_cache_gb for _, s in rows]
+    kv = [
+        s.memory.kv_cache_gb if s.memory.kv_cache_gb is not None else s.memory.kv_cache_formula_gb or 0.0
+        for _, s in rows
+    ]
     other = [max(0.0, s.memory.other_gb or 0.0) for _, s in rows]
     ax.barh(names, weights, label="weights", color="#4c72b0")
     # A dark edge keeps even a thin KV segment visible as a line.

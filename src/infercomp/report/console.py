@@ -17,7 +17,7 @@ def _ms(seconds: float | None) -> str:
 
 
 def comparison_table(results: Results) -> Table:
-    """One row per method: medians over repeats, spread, speedup with its 95 % interval."""
+    """One row per method: medians over repeats, spread, speedup with its range or interval."""
     on_gpu = results.settings.get("device", "cpu").startswith("cuda")
     memory_label = "peak GPU GB" if on_gpu else "peak RSS GB"
     repeats = results.config.get("repeats", 1)
@@ -30,7 +30,7 @@ def comparison_table(results: Results) -> Table:
         "tokens",
         "tok/s",
         "cv %",
-        "speedup [95% CI]",
+        "speedup (range or CI)",
         "TTFT ms",
         "ITL ms",
         memory_label,
@@ -47,8 +47,7 @@ def comparison_table(results: Results) -> Table:
         cv = s.tokens_per_second_stats.cv
         speed = "n/a"
         if s.speedup is not None:
-            lo, hi = s.speedup.ci95
-            speed = f"{s.speedup.value:.2f}x [{lo:.2f}, {hi:.2f}]"
+            speed = s.speedup.text()
         table.add_row(
             name,
             f"[{style}]{m.status}[/]",

@@ -22,7 +22,7 @@ def summary_rows(results: Results) -> list[list[str]]:
             continue
         speed = ""
         if s.speedup:
-            speed = f"{s.speedup.value:.2f}x [{s.speedup.ci95[0]:.2f}, {s.speedup.ci95[1]:.2f}]"
+            speed = s.speedup.text()
         rows.append(
             [
                 name,
@@ -110,7 +110,7 @@ HEADER = [
     "execution",
     "tok/s",
     "cv %",
-    "speedup [95% CI]",
+    "speedup (range or CI)",
     "TTFT ms",
     "ITL ms",
     "peak GB",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from infercomp.measure.memory import cache_tensor_bytes
 from infercomp.measure.timing import synchronize
 
 
@@ -185,6 +186,7 @@ class SpecOutput:
     stats: SpecStats
     ttft_s: float
     seconds: float
+    kv_cache_bytes: int | None = None  # the main and draft caches' tensors at the end of the call
 
 
 class ModelDrafter:
@@ -323,7 +325,11 @@ def speculative_generate(
                 cost_ratio = (stats.draft_time_s / stats.draft_steps) / (stats.verify_time_s / stats.verify_steps)
             k = best_draft_length(alpha_hat, cost_ratio, k_max)
     synchronize(device)
-    return SpecOutput(tokens=new, stats=stats, ttft_s=ttft, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    caches = [main_cache] + ([draft_cache] if model_drafter else [])
+    sizes = [cache_tensor_bytes(c.cache) for c in caches]
+    kv = None if None in sizes else sum(sizes)
+    return SpecOutput(tokens=new, stats=stats, ttft_s=ttft, seconds=seconds, kv_cache_bytes=kv)
 
 
 def _draft(drafter, cache, seqs, k, probs, pick, pad_id, stats):
