@@ -128,6 +128,8 @@ def summarize(name: str, engine: str, results) -> list[dict]:
                 rows_per_call=rows_per_call,
                 peak_gb=s.peak_memory_gb,
                 warmup_s=s.warmup_time_s,
+                compile_s=s.compile_time_s,
+                call_s=s.total_time_s / max(calls, 1),
                 roofline=None if s.roofline is None else s.roofline.share,
             )
         if m.speculative is not None:
@@ -141,6 +143,17 @@ def summarize(name: str, engine: str, results) -> list[dict]:
             )
         rows.append(row)
     return rows
+
+
+def add_payback(rows: list[dict]) -> None:
+    """Calls after which the fast engine's compile time is repaid: compile / (reference call time -
+    fast call time), per workload and method, where both engines ran."""
+    ref = {(r["workload"], r["method"]): r for r in rows if r["engine"] == "transformers" and r.get("call_s")}
+    for r in rows:
+        other = ref.get((r["workload"], r["method"]))
+        if r["engine"] == "fast" and other and r.get("compile_s") is not None and r.get("call_s"):
+            saved = other["call_s"] - r["call_s"]
+            r["payback_calls"] = r["compile_s"] / saved if saved > 0 else None
 
 
 def mechanism(rows: list[dict]) -> dict:
@@ -171,8 +184,11 @@ def mechanism(rows: list[dict]) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| workload | method | engine | rows/call | ms/step | tok/s | TTFT ms | peak GB | warm-up s | roofline |"
-    lines = [head, "|" + "---|" * 10]
+    head = (
+        "| workload | method | engine | rows/call | ms/step | tok/s | TTFT ms | peak GB | warm-up s | roofline "
+        "| compile s | calls to repay it |"
+    )
+    lines = [head, "|" + "---|" * 12]
     for r in sorted(rows, key=lambda r: (r["workload"], r["method"], r["engine"])):
         if r["status"] != "ok":
             lines.append(f"| {r['workload']} | {r['method']} | {r['engine']} | {r['status']}: {r['reason']} |")
@@ -185,7 +201,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['workload']} | {r['method']} | {r['engine']} | {r['rows_per_call']} | {f('ms_per_step', '.2f')} | "
             f"{f('tokens_per_second', ',.0f')} | {f('ttft_ms', '.1f')} | {f('peak_gb', '.2f')} | "
-            f"{f('warmup_s', '.1f')} | {f('roofline', '.1%')} |"
+            f"{f('warmup_s', '.1f')} | {f('roofline', '.1%')} | {f('compile_s', '.1f')} | {f('payback_calls', '.1f')} |"
         )
     return "\n".join(lines)
 
@@ -247,6 +263,7 @@ def main() -> None:
             print(table(part), flush=True)
             rows += part
             (out / "summary.json").write_text(json.dumps({"rows": rows, "mechanism": mechanism(rows)}, indent=2))
+    add_payback(rows)
     summary = {"environment": env, "rows": rows, "mechanism": mechanism(rows)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     text = (

@@ -50,6 +50,7 @@ class CallOutput:
     speculative: Any = None  # SpecStats of a draft-and-verify call
     compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
     kv_cache_bytes: int | None = None  # bytes of the KV cache tensors the call left (measured)
+    attended_slots: int | None = None  # cache slots every step's attention reads, where fixed (fast engine on GPU)
 
 
 class Engine:

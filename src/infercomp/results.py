@@ -115,6 +115,10 @@ class Summary(BaseModel):
     warmup_time_s: float | None = None  # all untimed warm-up calls (every distinct call shape)
     warmup_first_call_s: float | None = None  # the first of them: compilation, allocator growth
     warmup_shapes: list[list[int]] = Field(default_factory=list)  # [rows, padded prompt tokens] warmed
+    # Fast engine: seconds spent compiling and capturing this method's steps (outside every call's
+    # clock), and how much of it fell inside timed repeats (a shape the warm-up did not meet).
+    compile_time_s: float | None = None
+    compile_in_timed_s: float | None = None
 
 
 class Quality(BaseModel):

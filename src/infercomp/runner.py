@@ -205,6 +205,7 @@ def _run_in_process(
             for repeat in range(config.repeats):
                 for run in runs:
                     run.measure_repeat(repeat, progress)
+        results.settings["compile"] = engine.settings.compile  # the fast engine's record grows per shape
         for run in runs:
             record = run.result().model_copy(update={"cpu_load": load.record()})
             _finish_method(results, run.method.name, record, out_dir, checkpoint)
@@ -215,6 +216,7 @@ def _run_in_process(
             for repeat in range(config.repeats):
                 run.measure_repeat(repeat, progress)
         record = run.result().model_copy(update={"cpu_load": load.record()})
+        results.settings["compile"] = engine.settings.compile  # the fast engine's record grows per shape
         _finish_method(results, run.method.name, record, out_dir, checkpoint)
 
 
@@ -305,6 +307,8 @@ class MethodRun:
     warmup_time_s: float | None = None  # all warm-up calls
     warmup_first_call_s: float | None = None  # the very first call: compilation, first touches
     warmup_shapes: list = field(default_factory=list)  # distinct (rows, padded prompt tokens)
+    compile_s: float = 0.0  # fast engine: compiling / capturing steps in warm-up calls
+    compile_timed_s: float = 0.0  # ... and in timed calls (a shape the warm-up missed)
     samples: list[RepeatSample] = field(default_factory=list)
     completions: list[CompletionRecord] = field(default_factory=list)
     peaks: list = field(default_factory=list)
@@ -359,6 +363,7 @@ class MethodRun:
                 for batch in first.values():
                     outputs = self.method.run_call(self.engine, batch)
                     seconds = sum(o.seconds for o in outputs)
+                    self.compile_s += sum(o.compile_s for o in outputs)
                     if i == 0 and self.warmup_first_call_s is None:
                         self.warmup_first_call_s = seconds
                     total += seconds
@@ -393,6 +398,7 @@ class MethodRun:
                 run = functools.partial(self.method.run_call, engine, batch)
                 outputs = run() if self.call_hook is None else self.call_hook(repeat, done - 1, run)
                 for output in outputs:
+                    self.compile_timed_s += output.compile_s
                     sample.call_times.append(output.seconds)
                     sample.total_time_s += output.seconds
                     if output.ttft_s is not None:
@@ -546,6 +552,8 @@ class MethodRun:
             warmup_time_s=self.warmup_time_s,
             warmup_first_call_s=self.warmup_first_call_s,
             warmup_shapes=[list(shape) for shape in self.warmup_shapes],
+            compile_time_s=self.compile_s + self.compile_timed_s if self.engine.settings.engine == "fast" else None,
+            compile_in_timed_s=self.compile_timed_s if self.engine.settings.engine == "fast" else None,
         )
 
     def models_used(self) -> list:
@@ -597,8 +605,8 @@ class MethodRun:
         rows = len(output.rows)
         prompt = max(r.prompt_tokens for r in output.rows)
         new = output.context_tokens - prompt
-        slots = None
-        if self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
+        slots = output.attended_slots
+        if slots is None and self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
             per_slot = sum(kv_bytes_per_token(m) for m in self.models_used()) * rows
             slots = output.kv_cache_bytes // per_slot
         st = output.speculative

@@ -305,6 +305,7 @@ class FastEngine(Engine):
         out = self._output(prompt_indices, prompts, tokens, start, first, end)
         self._fill_stats(stats, st, marks, lookup)
         out.speculative = stats
+        out.kv_cache_bytes = self.kv_cache_bytes() if not lookup else self.cache.nbytes()
         return out
 
     def _draft_step(self, b: int, k: int, choice: Choice, sampled_q: bool, st: SpecState, lookup: bool):
@@ -364,6 +365,8 @@ class FastEngine(Engine):
             inter_token_latency_s=itl,
             context_tokens=max(len(p) for p in prompts) + longest,
             compile_s=self.compile_s,
+            kv_cache_bytes=self.cache.nbytes(),
+            attended_slots=self.cap.slots if self.rt.cuda else None,  # captured steps read every slot
         )
 
 
