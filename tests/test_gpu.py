@@ -59,7 +59,9 @@ def test_synchronized_clock_agrees_with_cuda_events():
     """The tool's call time (host clock, device synchronized) against CUDA events around the same call."""
     from infercomp.engine import Engine
 
-    engine = Engine.load(gpu_config(fixed_length=True), need_assistant=False)
+    # The reference engine times calls with the host clock after a device synchronisation (the
+    # fast engine times with CUDA events already).
+    engine = Engine.load(gpu_config(fixed_length=True, engine="transformers"), need_assistant=False)
     engine.generate([0, 1, 2], do_sample=False)  # warm-up
     pairs = []
     for _ in range(5):
@@ -124,7 +126,9 @@ def test_static_cache_compiles_in_warm_up_not_in_timed_repeats(tmp_path):
     """Prompts of three lengths: each call shape compiles once, during warm-up; timed repeat 0
     is then within 10 % of the later repeats."""
     # `standard` alone: one call per completion, three prompt lengths, three compiled shapes.
-    cfg = gpu_config(cache_implementation="static", methods_to_test=["standard"], num_completions=1, repeats=4)
+    cfg = gpu_config(
+        cache_implementation="static", methods_to_test=["standard"], num_completions=1, repeats=4, engine="transformers"
+    )
     res = run_experiment(cfg, tmp_path)
     figures = {"auto_compile": res.settings["auto_compile"]}
     for name, m in res.methods.items():
