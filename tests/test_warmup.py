@@ -20,7 +20,7 @@ PROMPTS = ["a b c", "a b c d e f g", "a"]  # 3, 7 and 1 tokens with the stub tok
 class StubEngine:
     def __init__(self, warmup_runs: int = 1):
         self.config = SimpleNamespace(prompts=PROMPTS, warmup_runs=warmup_runs, repeats=3, seed=0)
-        self.settings = SimpleNamespace(device="cpu")
+        self.settings = SimpleNamespace(device="cpu", cache_implementation="dynamic")
 
     def tokenizer(self, text: str) -> dict:
         return {"input_ids": text.split()}
@@ -60,6 +60,7 @@ def run_stub(batches, warmup_runs=1):
     warmed = list(method.log)
     for repeat in range(3):
         run.measure_repeat(repeat, None)
+    assert run.error is None, run.error
     return run, method, warmed
 
 
