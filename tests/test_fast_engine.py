@@ -230,9 +230,10 @@ SAMPLES = 4096
 
 
 def exact_for(engine, prompt_index: int):
-    from infercomp.fast.sampling import Choice, warp
+    # The reference engine's warping (its own code, not the fast engine's), applied exactly.
+    from infercomp.speculative.engine import Sampling, warp
 
-    c = Choice(True, 0.8, 0, 0.9)
+    c = Sampling(True, temperature=0.8, top_k=0, top_p=0.9)
     prompt = [int(t) for t in TINY_PROMPTS[prompt_index].split()]
     return exact_marginals(engine.main, prompt, K + 2, lambda logits: warp(logits, c))
 
