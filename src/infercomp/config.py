@@ -50,7 +50,9 @@ class Config(BaseModel):
     batch_size: int = Field(4, ge=1)
     methods_to_test: list[str] | None = None
     # Performance switches
-    use_quantization: bool = False
+    use_quantization: bool = False  # legacy: the fastest 4-bit kind available (see `quantization`)
+    # Weight quantization: int8 / int4 / fp8 through torchao, nf4 through bitsandbytes (reference engine)
+    quantization: Literal["none", "int8", "int4", "fp8", "nf4"] = "none"
     use_flash_attention: bool = True
     use_speculative_decoding: bool = False
     cache_implementation: Literal["dynamic", "static", "offloaded", "quantized"] = "dynamic"
