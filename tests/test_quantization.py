@@ -137,3 +137,9 @@ def test_nf4_on_the_fast_engine_falls_back_or_errors():
         return
     assert engine.settings.engine == "transformers"
     assert any("nf4" in n and "reference engine only" in n for n in engine.settings.notes)
+
+
+def test_long_context_preset_is_the_generated_story():
+    cfg = load_config("long_context")
+    assert cfg.prompts == [long_prompt(seed, 3000) for seed in (11, 12, 13, 14)]
+    assert cfg.load_format == "random" and cfg.batch_size == 16

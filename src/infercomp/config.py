@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from infercomp.methods import BASE_METHODS, method_names
 
 PRESETS_DIR = Path(__file__).parent / "presets"
-PRESETS = ("quick", "example", "comprehensive")
+PRESETS = ("quick", "example", "comprehensive", "long_context")
 CACHE_KINDS = ("dynamic", "static", "offloaded", "quantized")
 EMBEDDED_PAIR = {"main_model": "embedded:main", "assistant_model": "embedded:assistant"}
 SEED_PROMPTS = [
