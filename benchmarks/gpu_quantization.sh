@@ -24,6 +24,12 @@ for recipe in $FAST; do
   timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
   [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
 done
+# torchao's own compiler settings (coordinate-descent tuning), off by default, on the two main recipes
+for recipe in int8-weight-only int4-tile-packed; do
+  INFERCOMP_QUANT_INDUCTOR=1 timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" \
+    --label "$recipe+inductor" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe+inductor FAILED: over ${LIMIT}s" | tee -a "$log"
+done
 for recipe in $REF; do
   timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine transformers --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
   [ "${PIPESTATUS[0]}" = 124 ] && echo "transformers $recipe FAILED: over ${LIMIT}s" | tee -a "$log"

@@ -77,15 +77,23 @@ def main() -> None:
     ap.add_argument("--recipe", required=True)
     ap.add_argument("--model", default="Qwen/Qwen3-4B")
     ap.add_argument("--device", default="cuda", help="cpu: a smoke test of the script only")
+    ap.add_argument("--label", help="the name printed and recorded (default: the recipe)")
     ap.add_argument("--out")
     args = ap.parse_args()
+    label = args.label or args.recipe
     try:
         record = run(args.engine, args.recipe, args.model, args.device)
-        line = f"{args.engine:12s} {args.recipe:22s} {record['ms_per_step']:8.3f} ms/step  {record['weight_gb']:.2f} GB"
+        record["label"] = label
+        line = f"{args.engine:12s} {label:24s} {record['ms_per_step']:8.3f} ms/step  {record['weight_gb']:.2f} GB"
     except Exception as exc:  # noqa: BLE001 - every failure is a result here, reported in one line
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        record = {"engine": args.engine, "recipe": args.recipe, "error": f"{type(exc).__name__}: {first}"}
-        line = f"{args.engine:12s} {args.recipe:22s} FAILED {record['error']}"
+        record = {
+            "engine": args.engine,
+            "recipe": args.recipe,
+            "label": args.label or args.recipe,
+            "error": f"{type(exc).__name__}: {first}",
+        }
+        line = f"{args.engine:12s} {label:24s} FAILED {record['error']}"
     print(line, flush=True)
     if args.out:
         with open(args.out, "a") as fh:

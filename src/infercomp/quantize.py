@@ -29,6 +29,10 @@ from dataclasses import dataclass
 KINDS = ("none", "int8", "int4", "fp8", "nf4")
 TORCHAO_KINDS = ("int8", "int4", "fp8")
 RECIPE_ENV = "INFERCOMP_QUANT_RECIPE"
+# torchao would otherwise switch on its recommended compiler settings (coordinate-descent tuning and
+# more) for the whole process: the quantized and unquantized runs then compile differently and
+# compiling takes longer. "1" lets it (a benchmarking knob, recorded in the notes).
+INDUCTOR_ENV = "INFERCOMP_QUANT_INDUCTOR"
 QUANT_HINT = "pip install 'infercomp[quant]'"
 
 
@@ -238,6 +242,8 @@ def resolve(kind: str, use_quantization: bool, device: str, dtype: str, load_for
     recipe, note = choose_recipe(kind, device, dtype)
     if note:
         notes.append(note)
+    if os.environ.get(INDUCTOR_ENV) == "1":
+        notes.append(f"{INDUCTOR_ENV}=1: torchao's recommended compiler settings are on")
     return kind, recipe, notes
 
 
@@ -258,7 +264,10 @@ def legacy_kind(device: str, load_format: str, tp_size: int) -> tuple[str, str]:
 
 
 def _config(recipe: str):
-    return RECIPES[recipe].build()
+    config = RECIPES[recipe].build()
+    if hasattr(config, "set_inductor_config"):
+        config.set_inductor_config = os.environ.get(INDUCTOR_ENV) == "1"
+    return config
 
 
 def quantize_weight(weight, recipe: str):
