@@ -184,7 +184,7 @@ def default_recipe(kind: str, device: str, dtype: str) -> tuple[str, str | None]
     if kind == "int4":
         if on_gpu and dtype == "bfloat16":
             return "int4-tile-packed", None
-        why = "needs CUDA" if not on_gpu else f"needs bfloat16, not {dtype}"
+        why = "need CUDA" if not on_gpu else f"need bfloat16, not {dtype}"
         return (
             "int4-intx",
             f"quantization 'int4': torchao's packed int4 kernels {why}; ran int4 values stored one per byte "
