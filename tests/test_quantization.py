@@ -33,11 +33,13 @@ def test_explicit_kind_that_cannot_run_is_an_error(monkeypatch):
     assert (kind, recipe) == ("none", None) and "use_quantization skipped" in notes[0]
 
 
-def test_legacy_switch_picks_int4_and_says_so():
-    kind, recipe, notes = resolve("none", True, "cpu", "float32", "random", 1)
-    assert (kind, recipe) == ("int4", "int4-intx")
+def test_legacy_switch_picks_int4_on_a_gpu_and_says_so():
+    kind, recipe, notes = resolve("none", True, "cuda", "bfloat16", "random", 1)
+    assert (kind, recipe) == ("int4", "int4-tile-packed")
     assert any("use_quantization: ran quantization 'int4'" in n for n in notes)
-    assert any("int4 values stored one per byte" in n for n in notes)
+    # On CPU no 4-bit storage exists (int4 values one per byte): a stated skip.
+    kind, recipe, notes = resolve("none", True, "cpu", "float32", "random", 1)
+    assert (kind, recipe) == ("none", None) and "packed int4 kernels need CUDA" in notes[0]
     kind, _, notes = resolve("int8", True, "cpu", "float32", "weights", 1)
     assert kind == "int8" and any("use_quantization ignored" in n for n in notes)
 

@@ -251,12 +251,18 @@ def legacy_kind(device: str, load_format: str, tp_size: int) -> tuple[str, str]:
     """`use_quantization: true`: the fastest 4-bit kind available here, and the note saying so."""
     if tp_size > 1:
         return "none", "use_quantization skipped: 4-bit weights cannot be sharded by tensor parallel"
-    if _has("torchao"):
+    on_gpu = device.startswith("cuda")
+    if on_gpu and _has("torchao"):
         return "int4", "use_quantization: ran quantization 'int4' (torchao), the fastest 4-bit kind here"
     if _has("bitsandbytes") and load_format != "random":
         return "nf4", "use_quantization: ran quantization 'nf4' (bitsandbytes), the only 4-bit kind here"
-    why = "needs stored weights, not load_format 'random', " if _has("bitsandbytes") else ""
-    return "none", f"use_quantization skipped: no 4-bit kind can run here ({why}torchao not installed: {QUANT_HINT})"
+    if not on_gpu:  # torchao's int4 on CPU keeps one value per byte: not 4-bit memory, and slower
+        why = "torchao's packed int4 kernels need CUDA; set quantization 'int4' for int4 accuracy"
+    elif _has("bitsandbytes"):
+        why = f"nf4 needs stored weights, not load_format 'random', and torchao is not installed ({QUANT_HINT})"
+    else:
+        why = f"torchao is not installed ({QUANT_HINT})"
+    return "none", f"use_quantization skipped: no 4-bit weights run here ({why})"
 
 
 # ---------------------------------------------------------------------------------------------
