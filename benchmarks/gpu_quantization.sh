@@ -7,7 +7,7 @@
 # `maxbatch` on the reference engine: the largest batch per KV-cache kind with bf16 weights, and
 # with int4 weights (its KV-cache kinds on the fast engine are not built yet).
 # Usage (repository root, GPU machine, src/ on PYTHONPATH or infercomp installed):
-#   OUT=/some/dir bash benchmarks/gpu_quantization.sh          # about 12 to 20 minutes
+#   OUT=/some/dir bash benchmarks/gpu_quantization.sh          # 18 runs, about a minute each
 #   OUT=/some/dir LONG=1 bash benchmarks/gpu_quantization.sh   # plus the long-context search
 # Writes $OUT/quant_kernels.jsonl (one JSON object per run), $OUT/quant_kernels.txt (the lines)
 # and, with LONG=1, $OUT/long_context.txt.
@@ -17,15 +17,17 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python}
 LIMIT=${LIMIT:-150}   # seconds per recipe: load + quantize + compile + 4 calls
 log="$OUT/quant_kernels.txt"
-python -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" | tee "$log"
-FAST="none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"
-REF="none int8-weight-only int4-tile-packed fp8-dynamic-row"
+"$PY" -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" | tee "$log"
+# Override either list to spend less GPU time, e.g. FAST="none int8-weight-only int4-tile-packed fp8-dynamic-row"
+FAST=${FAST:-"none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"}
+REF=${REF:-"none int8-weight-only int4-tile-packed fp8-dynamic-row"}
+INDUCTOR=${INDUCTOR:-"int8-weight-only int4-tile-packed"}
 for recipe in $FAST; do
   timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
   [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
 done
 # torchao's own compiler settings (coordinate-descent tuning), off by default, on the two main recipes
-for recipe in int8-weight-only int4-tile-packed; do
+for recipe in $INDUCTOR; do
   INFERCOMP_QUANT_INDUCTOR=1 timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" \
     --label "$recipe+inductor" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
   [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe+inductor FAILED: over ${LIMIT}s" | tee -a "$log"
