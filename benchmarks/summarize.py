@@ -17,8 +17,10 @@ def fmt(value, spec: str) -> str:
 
 def main() -> None:
     root = Path(sys.argv[1])
-    print("| run | method | batch | tok/s (median) | cv % | TTFT ms | ITL ms | peak alloc GB | roofline | J/token "
-          "| acceptance | measured speedup |")
+    print(
+        "| run | method | batch | tok/s (median) | cv % | TTFT ms | ITL ms | peak alloc GB | roofline | J/token "
+        "| acceptance | measured speedup |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(root.glob("*/results.json")):
         res = Results.load(path)

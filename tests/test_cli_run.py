@@ -25,5 +25,5 @@ def test_run_without_arguments_uses_quick_preset_on_embedded_pair(tmp_path):
         assert data["methods"][name]["status"] == "ok"
         assert len(data["methods"][name]["completions"]) == 4
     assert "standard" in proc.stdout and "tok/s" in proc.stdout
-    # The quick preset asks for 4-bit weights; without bitsandbytes that is a stated skip.
+    # The quick preset asks for 4-bit weights: on CPU without bitsandbytes that is a stated skip.
     assert any("use_quantization" in n for n in data["settings"]["notes"]) or data["settings"]["quantization"] != "none"

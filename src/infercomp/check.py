@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 OPTIONAL = {
-    "bitsandbytes": "4-bit quantization (use_quantization): pip install 'infercomp[quant]'",
+    "torchao": "int8 / int4 / fp8 weights (quantization): pip install 'infercomp[quant]'",
+    "bitsandbytes": "nf4 weights (quantization 'nf4'): pip install 'infercomp[quant]'",
     "optimum-quanto": "quantized KV cache: pip install 'infercomp[quant]'",
     "flash-attn": "FlashAttention-2 kernels (else PyTorch SDPA runs): pip install flash-attn",
     "nvidia-ml-py": "GPU energy and device memory: pip install 'infercomp[gpu]'",

@@ -80,7 +80,9 @@ class Engine:
         """Load the tokenizer and models once for the whole run, on the engine the config names
         (the fast engine where it can run these models and settings, else the reference one,
         with the reason in `settings.notes`)."""
-        engine = cls.load_reference(config, need_assistant)
+        # Weights are quantized once, by whichever engine runs (the fast one quantizes its fused
+        # projections), so the reference load leaves them alone when the fast engine is asked for.
+        engine = cls.load_reference(config, need_assistant, quantize=config.engine != "fast")
         if config.engine == "fast":
             from infercomp.fast import build_fast_engine
 
@@ -88,8 +90,9 @@ class Engine:
         return engine
 
     @classmethod
-    def load_reference(cls, config: Config, need_assistant: bool) -> Engine:
-        """The reference engine: stock generate() and the draft-and-verify code over transformers."""
+    def load_reference(cls, config: Config, need_assistant: bool, quantize: bool = True) -> Engine:
+        """The reference engine: stock generate() and the draft-and-verify code over transformers.
+        `quantize`: apply the settings' torchao quantization now (False: the caller does it)."""
         settings = resolve_settings(config)
         tokenizer = load_tokenizer(config.main_model, settings.load_format)
         main, main_s = timed_load(load_model, config.main_model, settings, config, config.seed)
@@ -108,7 +111,12 @@ class Engine:
         for model in (main, assistant):
             if model is not None:
                 model.generation_config.pad_token_id = tokenizer.pad_token_id
-        return cls(config, settings, tokenizer, main, assistant, assistant_error, load_seconds)
+        engine = cls(config, settings, tokenizer, main, assistant, assistant_error, load_seconds)
+        if quantize:
+            from infercomp.quantize import apply
+
+            apply(engine)
+        return engine
 
     def describe_models(self) -> dict[str, Any]:
         out = {

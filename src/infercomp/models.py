@@ -88,7 +88,7 @@ class Settings:
     device: str
     dtype: str
     attention: str
-    quantization: str  # "none", "nf4 (bitsandbytes)"
+    quantization: str  # the kind that ran: "none", "int8", "int4", "fp8" (torchao) or "nf4" (bitsandbytes)
     cache_implementation: str
     load_format: str
     fixed_length: bool
@@ -100,6 +100,9 @@ class Settings:
     # Whether transformers compiles the main model's forward by itself (torch.compile inside
     # generate(): a static cache on CUDA). The speculative engine's calls are never compiled.
     auto_compile: str = "no"
+    quantization_recipe: str | None = None  # torchao kinds: the recipe (kernel) that ran (quantize.RECIPES)
+    quantization_seconds: float | None = None  # quantizing the loaded weights, once, all models
+    quantization_quality: dict[str, Any] | None = None  # fixed texts' perplexity before and after
 
     def as_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -137,16 +140,15 @@ def resolve_settings(config) -> Settings:
             why = "no CUDA device" if not on_gpu else "the flash-attn package is not installed"
             notes.append(f"use_flash_attention skipped: {why}; ran 'sdpa' (PyTorch's fused attention)")
 
-    quantization = "none"
-    if config.use_quantization:
-        if config.load_format == "random":
-            notes.append("use_quantization skipped: 4-bit loading needs stored weights, not load_format 'random'")
-        elif tp_size > 1:
-            notes.append("use_quantization skipped: 4-bit weights cannot be sharded by tensor parallel")
-        elif not _has("bitsandbytes"):
-            notes.append(f"use_quantization skipped: bitsandbytes is not installed ({QUANT_HINT})")
-        else:
-            quantization = "nf4 (bitsandbytes)"
+    from infercomp.quantize import QuantizationError, resolve
+
+    try:
+        quantization, recipe, quant_notes = resolve(
+            getattr(config, "quantization", "none"), config.use_quantization, device, dtype, config.load_format, tp_size
+        )
+    except QuantizationError as exc:
+        raise ModelLoadError(str(exc)) from None
+    notes.extend(quant_notes)
 
     cache = config.cache_implementation
     if cache == "offloaded" and not on_gpu:
@@ -175,6 +177,7 @@ def resolve_settings(config) -> Settings:
         notes=notes,
         tensor_parallel_size=tp_size,
         auto_compile=AUTO_COMPILE if on_gpu and cache == "static" else "no",
+        quantization_recipe=recipe,
     )
 
 
@@ -228,7 +231,7 @@ def _stored_model(name: str, settings: Settings, config, dtype, sharded: bool):
     )
     if sharded:
         kwargs.update(tensor_parallel_kwargs())
-    elif settings.quantization != "none":
+    elif settings.quantization == "nf4":  # torchao kinds are applied after loading (quantize.apply)
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -236,7 +239,7 @@ def _stored_model(name: str, settings: Settings, config, dtype, sharded: bool):
         )
         kwargs["device_map"] = {"": settings.device}
     model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED.get(name, name)), **kwargs)
-    if not sharded and settings.quantization == "none":
+    if not sharded and settings.quantization != "nf4":
         model.to(settings.device)
     return model
 

@@ -277,6 +277,7 @@ def capture_environment(device: str) -> dict[str, Any]:
                 "torch",
                 "transformers",
                 "accelerate",
+                "torchao",
                 "bitsandbytes",
                 "optimum-quanto",
                 "flash-attn",

@@ -24,8 +24,10 @@ def fast_unavailable_reason(engine) -> str | None:
     settings = engine.settings
     if settings.cache_implementation not in FAST_CACHES:
         return f"cache_implementation {settings.cache_implementation!r} runs on the reference engine only"
-    if settings.quantization != "none":
-        return f"quantization {settings.quantization!r} runs on the reference engine only"
+    if settings.quantization == "nf4":  # torchao kinds run on both engines; bitsandbytes' does not
+        return "quantization 'nf4' (bitsandbytes) runs on the reference engine only"
+    if settings.quantization_seconds is not None:  # the fast engine fuses unquantized weights
+        return "the reference engine already quantized the weights"
     for model in (engine.main, engine.assistant):
         if model is None:
             continue
@@ -39,13 +41,18 @@ def fast_unavailable_reason(engine) -> str | None:
 def build_fast_engine(ref):
     """The fast engine over the reference engine's models, or the reference engine itself with a
     note saying why the fast one could not run."""
+    from infercomp.quantize import apply
+
     reason = fast_unavailable_reason(ref)
     if reason is not None:
         ref.settings.notes.append(f"engine 'fast' not used: {reason}; ran the reference engine ('transformers')")
+        apply(ref)  # the reference engine quantizes its modules (its load left that to us)
         return ref
     from infercomp.fast.engine import FastEngine
 
     fast = FastEngine(ref)
+    # Quantize the fused weights (the transformers modules are re-pointed at slices of them).
+    apply(fast, [lean for lean in (fast.lean, fast.lean_draft) if lean is not None])
     fast.settings.engine = "fast"
     fast.settings.compile = fast.record()
     if fast.settings.cache_implementation == "dynamic":

@@ -105,11 +105,15 @@ class LeanModel:
         return self.cos, self.sin
 
     def weight_bytes(self) -> int:
+        from infercomp.measure.memory import tensor_bytes
+
+        # By object identity (a tied head is the embedding tensor); tensor_bytes counts a
+        # quantized weight's real storage, which has no single data pointer.
         seen, total = set(), 0
         for t in [self.embed, self.head, self.norm] + [w for lw in self.layers for w in vars(lw).values()]:
-            if t is not None and t.data_ptr() not in seen:
-                seen.add(t.data_ptr())
-                total += t.numel() * t.element_size()
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                total += tensor_bytes(t)
         return total
 
 

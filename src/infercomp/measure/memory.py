@@ -121,7 +121,20 @@ def weight_bytes(model) -> int:
     """Bytes the model's parameters and buffers occupy on this device (packed 4-bit weights
     counted as stored; a tensor-parallel shard counted as the shard, not the whole tensor)."""
     tensors = [*model.parameters(), *model.buffers()]
-    return sum(_local(t).numel() * t.element_size() for t in tensors)
+    return sum(tensor_bytes(_local(t)) for t in tensors)
+
+
+def tensor_bytes(tensor) -> int:
+    """Bytes a tensor's data occupies. A quantized tensor subclass (torchao) reports the numel
+    and element size of the float tensor it stands for; its real storage is the inner tensors
+    it flattens to (packed values, scales, zero points), counted recursively."""
+    import torch
+
+    flatten = getattr(type(tensor), "__tensor_flatten__", None)
+    if flatten is None or type(tensor) in (torch.Tensor, torch.nn.Parameter):
+        return tensor.numel() * tensor.element_size()
+    names, _ = tensor.__tensor_flatten__()
+    return sum(tensor_bytes(getattr(tensor, n)) for n in names)
 
 
 def _local(tensor):

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Weight quantization on the H100: Qwen3-4B random weights, batch 1, per-step decode time of every
+# torchao recipe (each int4 layout is its own kernel) on the fast engine, and each kind's default
+# recipe on the reference engine beside it. Every recipe runs in its own process under a time
+# limit; failures are printed with their error, like the numbers.
+# With LONG=1, then the long_context preset (about 3,900-token prompts, 16 new tokens) through
+# `maxbatch` on the reference engine: the largest batch per KV-cache kind with bf16 weights, and
+# with int4 weights (its KV-cache kinds on the fast engine are not built yet).
+# Usage (repository root, GPU machine, src/ on PYTHONPATH or infercomp installed):
+#   OUT=/some/dir bash benchmarks/gpu_quantization.sh          # 18 runs, about a minute each
+#   OUT=/some/dir LONG=1 bash benchmarks/gpu_quantization.sh   # plus the long-context search
+# Writes $OUT/quant_kernels.jsonl (one JSON object per run), $OUT/quant_kernels.txt (the lines)
+# and, with LONG=1, $OUT/long_context.txt.
+set -u
+OUT=${OUT:-results/gpu_quantization}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+LIMIT=${LIMIT:-150}   # seconds per recipe: load + quantize + compile + 4 calls
+log="$OUT/quant_kernels.txt"
+"$PY" -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" | tee "$log"
+# Override either list to spend less GPU time, e.g. FAST="none int8-weight-only int4-tile-packed fp8-dynamic-row"
+FAST=${FAST:-"none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"}
+REF=${REF:-"none int8-weight-only int4-tile-packed fp8-dynamic-row"}
+INDUCTOR=${INDUCTOR:-"int8-weight-only int4-tile-packed"}
+for recipe in $FAST; do
+  timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
+done
+# torchao's own compiler settings (coordinate-descent tuning), off by default, on the two main recipes
+for recipe in $INDUCTOR; do
+  INFERCOMP_QUANT_INDUCTOR=1 timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" \
+    --label "$recipe+inductor" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe+inductor FAILED: over ${LIMIT}s" | tee -a "$log"
+done
+for recipe in $REF; do
+  timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine transformers --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "transformers $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
+done
+if [ "${LONG:-0}" = 1 ]; then
+  long="$OUT/long_context.txt"
+  for setting in "cache_implementation=dynamic" "cache_implementation=quantized" \
+                 "cache_implementation=offloaded" "quantization=int4"; do
+    echo "== long_context maxbatch, reference engine, $setting" | tee -a "$long"
+    timeout 300 "$PY" -m infercomp.cli maxbatch long_context --set engine=transformers --set "$setting" \
+      --set max_new_tokens=16 --limit 64 2>>"$OUT/stderr.txt" | tee -a "$long"
+  done
+fi
+echo "done: $log"
