@@ -43,6 +43,8 @@ def _standard_run(new: int, repeats: int):
             "methods_to_test": ["standard"],
             "repeats": repeats,
             "num_threads": 1,
+            # The independent timing is stock generate(): the tool must time that same path.
+            "engine": "transformers",
         },
     )
     configure_threads(cfg)

@@ -120,6 +120,7 @@ def test_results_carry_speculative_accounting(tmp_path, embedded_pair):
             "use_speculative_decoding": True,
             "repeats": 1,
             "cache_implementation": "static",
+            "engine": "transformers",  # the reference engine's caches are what this test measures
         },
     )
     res = run_experiment(cfg, tmp_path)

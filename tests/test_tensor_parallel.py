@@ -21,6 +21,7 @@ def _config(tmp_path, size: int, name: str):
         "quick",
         {
             "tensor_parallel_size": size,
+            "engine": "transformers",  # what tensor parallel runs: both sizes on the same engine
             "device": "cpu",
             "dtype": "float32",
             "temperature": 0.0,
@@ -206,6 +207,7 @@ def test_two_gpu_ranks_run_with_nccl_and_measure_every_gpu(tmp_path):
 
 
 SHARDED_RANDOM = """
+import sys
 import torch, torch.distributed as dist
 from infercomp.architectures import architecture_config
 from infercomp.models import random_model
@@ -221,7 +223,10 @@ for name in ("meta-llama/Llama-3.1-70B", "Qwen/Qwen3-32B"):
     both = [torch.empty_like(logits) for _ in range(2)]
     dist.all_gather(both, logits)
     shard = tuple(model.model.layers[0].mlp.up_proj.weight.to_local().shape)
-    print(name, shard, bool(torch.isfinite(logits).all()), torch.equal(both[0], both[1]))
+    # One write per line: the two ranks share the pipe, and print() may split a line in two writes.
+    line = f"{name} {shard} {bool(torch.isfinite(logits).all())} {torch.equal(both[0], both[1])}\\n"
+    sys.stdout.write(line)
+    sys.stdout.flush()
 dist.destroy_process_group()
 """
 
