@@ -2,7 +2,9 @@
 
 The same warping as the reference engine (`infercomp.speculative.engine.warp`, transformers'
 order: temperature, top-k, top-p) and the same EOS suppression as `min_new_tokens`, written as
-tensor operations so they can sit inside a captured step. Sampling uses the exponential trick:
+tensor operations so they can sit inside a captured step. Deliberately not shared with the
+reference engine's copy: the fast engine is tested against the reference, and shared code would
+carry one bug into both sides of that test. Sampling uses the exponential trick:
 argmax(p / E) with E ~ Exp(1) draws index i with probability p_i, without torch.multinomial's
 host round trip.
 """
