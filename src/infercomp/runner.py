@@ -143,14 +143,19 @@ def _run_locked(config: Config, out_dir: Path, progress: Progress | None, resume
             _run_isolated(config, todo, results, out_dir, progress, checkpoint)
         else:
             _run_in_process(config, todo, results, out_dir, progress, checkpoint)
+    finalize(results, config, plans)
+    results.save(out_dir)
+    checkpoint.remove()
+    return results
+
+
+def finalize(results: Results, config: Config, plans: list[MethodPlan]) -> None:
+    """Methods in plan order, then the figures that compare methods (speedups, Pareto front)."""
     results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
     annotate_speedups(results, config.baseline_method)
     annotate_pareto(results)
     annotate_measured_speedups(results)
     results.incomplete = []
-    results.save(out_dir)
-    checkpoint.remove()
-    return results
 
 
 def load_for_resume(config: Config, out_dir: Path) -> Results | None:

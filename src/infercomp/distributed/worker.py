@@ -274,13 +274,9 @@ def _progress(writer: bool, text: str) -> None:
 
 def _finish(results, config, plans, out_dir: Path) -> None:
     from infercomp.report.files import write_reports
-    from infercomp.runner import annotate_measured_speedups, annotate_pareto, annotate_speedups
+    from infercomp.runner import finalize
 
-    results.methods = {p.method: results.methods[p.method] for p in plans if p.method in results.methods}
-    annotate_speedups(results, config.baseline_method)
-    annotate_pareto(results)
-    annotate_measured_speedups(results)
-    results.incomplete = []
+    finalize(results, config, plans)
     results.save(out_dir)
     write_reports(results, out_dir)
 
