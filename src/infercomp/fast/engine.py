@@ -159,7 +159,7 @@ class FastEngine(Engine):
         beams = int(kwargs.get("num_beams", 1) or 1)
         if beams > 1:
             return self._beam_search(prompt_indices, beams, int(kwargs.get("num_return_sequences", 1) or 1))
-        choice = _choice(kwargs)
+        choice = _choice(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)
@@ -249,7 +249,7 @@ class FastEngine(Engine):
     @torch.inference_mode()
     def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
         cfg = self.config
-        choice = _choice(kwargs)
+        choice = _choice(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)
@@ -384,7 +384,7 @@ def _prefill_only(rt, model, cache, st, ids):
     return body
 
 
-def _choice(kwargs: dict[str, Any]) -> Choice:
+def _choice(kwargs: dict[str, Any], compiled: bool) -> Choice:
     if not kwargs.get("do_sample", False):
         return Choice(do_sample=False)
     return Choice(
@@ -392,6 +392,7 @@ def _choice(kwargs: dict[str, Any]) -> Choice:
         temperature=float(kwargs.get("temperature", 1.0)),
         top_k=int(kwargs.get("top_k", 0) or 0),
         top_p=float(kwargs.get("top_p", 1.0)),
+        compiled=compiled,
     )
 
 
