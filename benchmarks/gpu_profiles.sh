@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 INFERCOMP_GPU_OUT="$out" python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py -k static_cache -s 2>&1 \
   | grep -v DEBUG | tail -n 40 > "$out/static-cache-test.txt"
-profile() { python3 benchmarks/profile_fast_step.py --out "$out" "$@" 2>&1 | grep -v "Loading weights" | head -n 4; }
+profile() { python3 benchmarks/profile_fast_step.py --out "$out" "$@" 2>&1 | grep -E "^model|^device time|Error|error"; }
 INFERCOMP_FAST_TUNING=0 profile --cases 1g,4g,32g,4s,32s
 INFERCOMP_FAST_TUNING=0 profile --model Qwen/Qwen3-0.6B --cases 1g
 INFERCOMP_FAST_TUNING=1 profile --cases 1g,32s

@@ -24,6 +24,10 @@ SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
 # with its neighbours, and the step was 12 % faster than with PyTorch's fused attention, which
 # launches one cuDNN kernel of ~9 us per layer for a single query) or "sdpa". A benchmarking knob.
 ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "matmul")
+# Projections kept as cuBLAS calls even where the compiler's block-size search would turn a
+# batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
+# measure per projection which kernel reads its weights faster.
+CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLAS", "").split(",")))
 
 
 class UnsupportedModel(ValueError):
@@ -187,6 +191,24 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos + rotated * sin
 
 
+@torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
+def cublas_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T as one opaque call: the compiler neither decomposes nor fuses into it."""
+    return F.linear(x, weight)
+
+
+@cublas_linear.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One projection of a layer: (..., in) -> (..., out)."""
+    if name in CUBLAS_PROJECTIONS and bias is None:
+        return cublas_linear(x, weight)
+    return F.linear(x, weight, bias)
+
+
 def layer_forward(
     x: torch.Tensor,  # (B, q, hidden)
     w: LayerWeights,
@@ -202,7 +224,7 @@ def layer_forward(
 ) -> torch.Tensor:
     b, q, _ = x.shape
     h, kvh, hd, g = shape.heads, shape.kv_heads, shape.head_dim, shape.groups
-    qkv = F.linear(rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
+    qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
     if w.q_norm is not None:
@@ -226,9 +248,9 @@ def layer_forward(
         scores = scores.masked_fill(~mask, float("-inf"))
         out = scores.softmax(-1).to(values.dtype) @ values
     out = out.view(b, kvh, q, g, hd).permute(0, 2, 1, 3, 4).reshape(b, q, h * hd)
-    x = x + F.linear(out, w.o)
-    gate, up = F.linear(rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
-    return x + F.linear(F.silu(gate) * up, w.down)
+    x = x + project("o", out, w.o)
+    gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
+    return x + project("down", F.silu(gate) * up, w.down)
 
 
 def attention_mask(pos: torch.Tensor, slots: int, groups: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from infercomp.fast.model import Shape, attention_mask, layer_forward, rms_norm
+from infercomp.fast.model import CUBLAS_PROJECTIONS, Shape, attention_mask, layer_forward, rms_norm
 
 
 @dataclass
@@ -48,7 +48,11 @@ class Runtime:
                 torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
             # better block sizes for the fused kernels; a knob to measure what it buys
             inductor.coordinate_descent_tuning = os.environ.get("INFERCOMP_FAST_TUNING", "1") == "1"
-            self.layer = torch.compile(layer_forward, dynamic=False, fullgraph=True)
+            # Measured choice between cuBLAS and Triton templates for every matrix product the
+            # compiler keeps (slower to compile; a knob to measure what it buys)
+            autotune = os.environ.get("INFERCOMP_FAST_AUTOTUNE", "0") == "1"
+            options = {"max_autotune": True} if autotune else None
+            self.layer = torch.compile(layer_forward, dynamic=False, fullgraph=True, options=options)
         else:
             self.layer = layer_forward
         mode = "eager"
@@ -56,6 +60,10 @@ class Runtime:
             mode = "cuda graphs + torch.compile (one layer function)" if self.compile_layers else "cuda graphs (eager)"
             if self.compile_layers and not inductor.coordinate_descent_tuning:
                 mode += ", no block-size search"
+            if self.compile_layers and autotune:
+                mode += ", matrix products autotuned"
+            if self.compile_layers and CUBLAS_PROJECTIONS:
+                mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
         self.record = CompileRecord(mode=mode)
         self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
 

@@ -33,7 +33,7 @@ class Choice:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    compiled: bool = False  # the top-p search as one compiled kernel per pass (CUDA)
+    compiled: bool = False  # warp and draw as compiled functions (CUDA)
 
 
 def suppress(logits: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
@@ -45,16 +45,26 @@ def suppress(logits: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
 
 def warp(logits: torch.Tensor, c: Choice) -> torch.Tensor:
     """Probabilities after temperature, top-k, then top-p. (..., vocab) float32."""
-    logits = logits / c.temperature
-    if c.top_k and c.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, c.top_k, dim=-1).values[..., -1:]
+    return _maybe_compiled(_warp, c.compiled)(logits, c.temperature, c.top_k, c.top_p, True)
+
+
+def _warp(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, normalize: bool) -> torch.Tensor:
+    """warp(), with the final renormalisation optional: a draw by argmax(p / E) does not need it."""
+    logits = logits / temperature
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = logits.softmax(-1)
-    if c.top_p < 1.0:
-        keep = _compiled_top_p_keep()(probs, c.top_p) if c.compiled else top_p_keep(probs, c.top_p)
-        probs = probs * keep
-        probs = probs / probs.sum(-1, keepdim=True)
+    if top_p < 1.0:
+        probs = probs * top_p_keep(probs, top_p)
+        if normalize:
+            probs = probs / probs.sum(-1, keepdim=True)
     return probs
+
+
+def _draw(logits: torch.Tensor, noise: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """A token per row from the warped distribution: argmax(p / E), E ~ Exp(1). (..., vocab) -> (...)"""
+    return (_warp(logits, temperature, top_k, top_p, False) / noise).argmax(-1)
 
 
 # (shift, bits) of each pass, from bit 30 down (bit 31 is the sign, 0 for every probability)
@@ -77,14 +87,18 @@ def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return bits >= threshold
 
 
-_COMPILED: list = []
+_COMPILED: dict = {}
 
 
-def _compiled_top_p_keep():
-    """One fused reduction kernel per pass instead of the (..., 16, vocab) intermediates."""
-    if not _COMPILED:
-        _COMPILED.append(torch.compile(top_p_keep, dynamic=False, fullgraph=True))
-    return _COMPILED[0]
+def _maybe_compiled(fn, compiled: bool):
+    """On CUDA the warping is one compiled function: fused passes over the (rows, vocab) floats
+    instead of an eager kernel per operation (the noise stays eager: drawn by PyTorch's generator,
+    which CUDA-graph capture knows how to advance)."""
+    if not compiled:
+        return fn
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=False, fullgraph=True)
+    return _COMPILED[fn]
 
 
 def sample(probs: torch.Tensor) -> torch.Tensor:
@@ -98,7 +112,8 @@ def choose(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None) -> torch.T
     logits = suppress(logits, eos)
     if not c.do_sample:
         return logits.argmax(-1)
-    return sample(warp(logits, c))
+    noise = torch.empty_like(logits).exponential_()
+    return _maybe_compiled(_draw, c.compiled)(logits, noise, c.temperature, c.top_k, c.top_p)
 
 
 def distribution(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None) -> torch.Tensor:
