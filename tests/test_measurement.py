@@ -89,9 +89,10 @@ def test_reported_rate_agrees_with_an_independent_timing(one_thread):
     same arguments, outside the tool (so the tool's own instrumentation is inside the comparison).
 
     Other processes load the cores in bursts, so single timings from different moments cannot be
-    compared. The two alternate (ABBA, so drift cancels) over many calls, and the fastest call of
-    each is compared (within 10 %): the least-disturbed call of each side, from the same stretch
-    of time.
+    compared. The two alternate (ABBA, so drift cancels) over many calls, and the median of the
+    adjacent pairs' time ratios is compared (within 10 %). The fastest call of each side was
+    compared before: under two busy loops on both cores it differed by 12 %, because no call of
+    either side was undisturbed.
     """
     new, pairs = 24, 20
     engine, run = _standard_run(new, pairs)
@@ -112,18 +113,19 @@ def test_reported_rate_agrees_with_an_independent_timing(one_thread):
         assert out.shape[1] - ids.shape[1] == new
         return seconds
 
-    independent = []
+    # Adjacent pairs in alternating order: load that comes and goes hits both sides of a pair
+    # alike, so the median of the pairs' ratios stays put where either side's best time does not.
+    ratios = []
     for i in range(pairs):
         if i % 2:
-            independent.append(independent_seconds())
+            independent = independent_seconds()
             run.measure_repeat(i, None)
         else:
             run.measure_repeat(i, None)
-            independent.append(independent_seconds())
+            independent = independent_seconds()
+        ratios.append(run.samples[-1].total_time_s / independent)
     assert all(s.new_tokens == new for s in run.samples)
-    tool_rate = max(s.new_tokens / s.total_time_s for s in run.samples)
-    independent_rate = new / min(independent)
-    assert tool_rate == pytest.approx(independent_rate, rel=0.10), (tool_rate, independent_rate)
+    assert statistics.median(ratios) == pytest.approx(1.0, rel=0.10), sorted(ratios)
 
 
 def test_repeats_keep_raw_values_and_summaries(tmp_path):
