@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument(
         "--cases", default="1g", help="comma-separated rows + g (greedy) or s (nucleus: top-p 0.9, T 0.8), e.g. 1g,32s"
     )
+    ap.add_argument("--tag", default="", help="appended to the output files' names")
     args = ap.parse_args()
     cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
     engine = build_engine(args.model, max(rows for rows, _ in cases))
@@ -47,7 +48,7 @@ def main() -> None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         kind = "nucleus" if sampled else "greedy"
-        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{'tuned' if tuning else 'untuned'}.txt"
+        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{'tuned' if tuning else 'untuned'}{args.tag}.txt"
         (out / name).write_text(text)
 
 
@@ -104,7 +105,7 @@ def profile_case(engine, model: str, rows: int, sampled: bool, tuning: bool) -> 
         total += dev / REPLAYS
     rows_k.sort(reverse=True)
     kind = "nucleus" if sampled else "greedy"
-    search = "block-size search on" if tuning else "block-size search off"
+    search = engine.rt.record.mode
     lines = [
         f"model {model} rows {rows} {kind} ({search}): first call (compile + capture) {compile_s:.1f} s; "
         f"decode step of 3 timed calls (CUDA events) {', '.join(f'{v:.3f}' for v in steps_ms)} ms",
