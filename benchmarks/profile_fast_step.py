@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch  # noqa: E402
 
 from infercomp.config import load_config  # noqa: E402
-from infercomp.engine import Engine  # noqa: E402
 from infercomp.fast import build_fast_engine  # noqa: E402
+from infercomp.loader import load_engine  # noqa: E402
 
 REPLAYS = 20
 
@@ -52,7 +52,7 @@ def main() -> None:
             device="cuda",
         ),
     )
-    engine = build_fast_engine(Engine.load(cfg, need_assistant=False))
+    engine = build_fast_engine(load_engine(cfg, need_assistant=False))
     t = time.perf_counter()
     engine.generate([0] * args.rows, **kwargs)
     print(f"first call (compile + capture) {time.perf_counter() - t:.1f} s", flush=True)

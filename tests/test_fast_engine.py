@@ -12,6 +12,7 @@ from infercomp.config import load_config
 from infercomp.engine import Engine
 from infercomp.fast import build_fast_engine
 from infercomp.fast import speculative as fast_spec
+from infercomp.loader import load_engine
 from infercomp.measure.timing import count_new_tokens
 
 PROMPTS = [
@@ -27,8 +28,8 @@ NEW = 165
 def engines(**overrides):
     base = dict(prompts=PROMPTS, num_completions=8, batch_size=8, max_new_tokens=NEW, temperature=0.0, dtype="float32")
     cfg = load_config("example", embedded=True, overrides={**base, **overrides})
-    ref = Engine.load(cfg, need_assistant=True)
-    fast = build_fast_engine(Engine.load(cfg, need_assistant=True))
+    ref = load_engine(cfg, need_assistant=True)
+    fast = build_fast_engine(load_engine(cfg, need_assistant=True))
     assert type(fast).__name__ == "FastEngine", fast.settings.notes
     return ref, fast
 

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from infercomp.config import load_config
-from infercomp.engine import Engine
 from infercomp.fast import build_fast_engine
+from infercomp.loader import load_engine
 
 pytestmark = pytest.mark.gpu
 # Correctness, not speed: skip the compiler's block-size search, which triples each shape's
@@ -28,8 +28,8 @@ PROMPTS = [
 def pair(dtype: str, **overrides):
     base = dict(prompts=PROMPTS, num_completions=8, batch_size=8, max_new_tokens=96, temperature=0.0, dtype=dtype)
     cfg = load_config("example", embedded=True, overrides={**base, "device": "cuda", **overrides})
-    ref = Engine.load(cfg, need_assistant=True)
-    fast = build_fast_engine(Engine.load(cfg, need_assistant=True))
+    ref = load_engine(cfg, need_assistant=True)
+    fast = build_fast_engine(load_engine(cfg, need_assistant=True))
     assert type(fast).__name__ == "FastEngine", fast.settings.notes
     return ref, fast
 

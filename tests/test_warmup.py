@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 from types import SimpleNamespace
 
+from infercomp.calls import CallOutput, Row
 from infercomp.config import load_config
-from infercomp.engine import CallOutput, Row
 from infercomp.plan import MethodPlan
 from infercomp.runner import MethodRun, run_experiment
 

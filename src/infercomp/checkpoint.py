@@ -23,7 +23,7 @@ def _output_to_dict(output) -> dict:
 
 
 def _output_from_dict(data: dict):
-    from infercomp.engine import CallOutput, Row
+    from infercomp.calls import CallOutput, Row
     from infercomp.speculative.engine import SpecStats
 
     rows = [Row(**r) for r in data.pop("rows")]

@@ -7,12 +7,12 @@ tokenizes, generates, times and turns the output into per-completion rows.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import StoppingCriteriaList
 
+from infercomp.calls import CallOutput, Row
 from infercomp.config import Config
 from infercomp.measure.memory import cache_tensor_bytes
 from infercomp.measure.timing import StepClock, count_new_tokens, synchronize
@@ -25,32 +25,6 @@ from infercomp.models import (
     resolve_settings,
     timed_load,
 )
-
-
-@dataclass
-class Row:
-    """One returned sequence of a call."""
-
-    prompt_index: int
-    prompt_tokens: int
-    token_ids: list[int]  # the counted new tokens (up to and including the first EOS)
-    finish: str  # "eos" or "length"
-    score: float | None = None  # beam search: the hypothesis' score (summed log-prob / length ** penalty)
-
-
-@dataclass
-class CallOutput:
-    """One generate call: its wall time, latency breakdown and rows."""
-
-    seconds: float
-    rows: list[Row]
-    ttft_s: float | None = None  # prefill and first token
-    inter_token_latency_s: float | None = None  # decode seconds per generated position
-    context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
-    speculative: Any = None  # SpecStats of a draft-and-verify call
-    compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
-    kv_cache_bytes: int | None = None  # bytes of the KV cache tensors the call left (measured)
-    attended_slots: int | None = None  # cache slots every step's attention reads, where fixed (fast engine on GPU)
 
 
 class Engine:
@@ -74,20 +48,6 @@ class Engine:
         eos = main.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
-
-    @classmethod
-    def load(cls, config: Config, need_assistant: bool) -> Engine:
-        """Load the tokenizer and models once for the whole run, on the engine the config names
-        (the fast engine where it can run these models and settings, else the reference one,
-        with the reason in `settings.notes`)."""
-        # Weights are quantized once, by whichever engine runs (the fast one quantizes its fused
-        # projections), so the reference load leaves them alone when the fast engine is asked for.
-        engine = cls.load_reference(config, need_assistant, quantize=config.engine != "fast")
-        if config.engine == "fast":
-            from infercomp.fast import build_fast_engine
-
-            engine = build_fast_engine(engine)
-        return engine
 
     @classmethod
     def load_reference(cls, config: Config, need_assistant: bool, quantize: bool = True) -> Engine:

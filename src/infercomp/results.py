@@ -240,7 +240,7 @@ def git_revision() -> str | None:
 
 
 def infercomp_version() -> str:
-    from infercomp import __version__
+    from infercomp.version import __version__
 
     return _version("infercomp") or __version__
 

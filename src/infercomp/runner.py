@@ -184,7 +184,7 @@ def _finish_method(results: Results, name: str, record: MethodResult, out_dir: P
 def _run_in_process(
     config: Config, todo: list[MethodPlan], results: Results, out_dir: Path, progress, checkpoint
 ) -> None:
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.measure.load import OtherLoad
 
@@ -192,7 +192,7 @@ def _run_in_process(
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
     if progress:
         progress("loading models", 0, 1)
-    engine = Engine.load(config, need_assistant)
+    engine = load_engine(config, need_assistant)
     if progress:
         progress("loading models", 1, 1)
     if not results.environment:
@@ -261,13 +261,13 @@ def run_one_method(config: Config, method_name: str, checkpoint_dir: str | None 
     """What a worker process does: load, run one method, return everything the parent records.
     With `checkpoint_dir`, each finished call is saved there (and saved ones replayed)."""
     from infercomp.checkpoint import Checkpoint
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.measure.load import OtherLoad
 
     configure_threads(config)
     plan = next(p for p in make_plan(config) if p.method == method_name)
-    engine = Engine.load(
+    engine = load_engine(
         config, need_assistant=method_name.endswith("_speculative") and config.draft_source == "assistant"
     )
     environment = capture_environment(engine.settings.device)

@@ -101,7 +101,7 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     """Every method of `config` on this rank; rank 0 records and saves after each method."""
     import torch.distributed as dist
 
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.methods import get_method
     from infercomp.plan import make_plan
@@ -114,7 +114,7 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     todo, results = _todo(config, out_dir, resume, writer)
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
     _progress(writer, f"loading models on {dist.get_world_size()} ranks")
-    engine = Engine.load(run_config, need_assistant)
+    engine = load_engine(run_config, need_assistant)
     bandwidth = measure_bandwidth_gbs(engine.settings.device)
     record = _describe(engine, bandwidth, engine_note, results)
     runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from infercomp.engine import CallOutput, Engine, Row
+from infercomp.calls import CallOutput, Row
+from infercomp.engine import Engine
 from infercomp.fast.beam import BeamState, beam_bodies
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
 from infercomp.fast.model import LeanModel

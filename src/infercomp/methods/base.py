@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from infercomp.config import Config
-    from infercomp.engine import CallOutput, Engine
+from infercomp.calls import CallOutput
+
+
+class Config(Protocol):
+    """What a method reads of the run's config (infercomp.config.Config has these and more).
+    A protocol, so the methods do not import the config module, which asks them for names."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+
+
+class Engine(Protocol):
+    """What a method uses of the engine it runs on (infercomp.engine.Engine, the fast engine).
+    A protocol, so the methods do not import the engines, which import the config."""
+
+    config: Any
+    settings: Any
+    tokenizer: Any
+    main: Any
+    assistant: Any
+    eos_ids: set[int]
+
+    def generate(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput: ...
+
 
 # How a method groups the flat list of completions into generate calls:
 #   single     one completion per call                      [[0], [0], [1]]

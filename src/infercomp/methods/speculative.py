@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infercomp.methods import BASE_METHODS, get_method, register
 from infercomp.methods.base import Method
+from infercomp.methods.registry import BASE_METHODS, get_method, register
 
 BEAMS_REASON = (
     "not applicable: ran plain beam search. Beam search re-ranks all beams' continuations at every "
