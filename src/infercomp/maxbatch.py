@@ -45,7 +45,7 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
     import torch
 
     from infercomp.loader import load_engine
-    from infercomp.runner import configure_threads
+    from infercomp.process import configure_threads
 
     method = get_method(method_name)
     if method.batching != "fill":

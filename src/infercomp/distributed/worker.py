@@ -101,11 +101,12 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     """Every method of `config` on this rank; rank 0 records and saves after each method."""
     import torch.distributed as dist
 
+    from infercomp.collect import MethodRun
     from infercomp.loader import load_engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.methods import get_method
     from infercomp.plan import make_plan
-    from infercomp.runner import MethodRun, configure_threads
+    from infercomp.process import configure_threads
 
     writer = dist.get_rank() == 0
     run_config, engine_note = reference_engine(config)
@@ -181,10 +182,11 @@ def _measured(runs, interleave: bool, repeats: int, writer: bool):
 def _record(run, record: dict[str, Any], results, out_dir: Path) -> None:
     """Time in collectives and every rank's figures for one method; rank 0 saves."""
     from infercomp.distributed import measure
+    from infercomp.figures import method_result
 
     device = run.engine.settings.device
     collectives = measure.gather(_profiled_call(run, device))
-    result = run.result()
+    result = method_result(run)
     per_rank = measure.gather(measure.rank_figures(result, device))
     if results is None:  # not rank 0
         return
@@ -217,11 +219,11 @@ def _threads_per_rank(config):
     """CPU ranks share the cores: without num_threads each rank takes cores / ranks threads."""
     import torch.distributed as dist
 
-    from infercomp.runner import _physical_cores
+    from infercomp.process import physical_cores
 
     if config.num_threads is not None or dist.get_backend() != "gloo":
         return config
-    return config.model_copy(update={"num_threads": max(1, _physical_cores() // dist.get_world_size())})
+    return config.model_copy(update={"num_threads": max(1, physical_cores() // dist.get_world_size())})
 
 
 def _todo(config, out_dir: Path, resume: bool, writer: bool):
