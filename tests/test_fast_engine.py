@@ -81,7 +81,7 @@ def test_speculative_greedy_is_the_reference_greedy(pair, source):
     fast.config = fast.config.model_copy(update={"draft_source": source})
     index = [2, 0, 1, 2]  # ragged: prompt lengths differ
     want = ref.generate(index, do_sample=False)
-    got = fast.speculative(index, do_sample=False)
+    got = fast.draft_and_verify(index, do_sample=False)
     fast.config = ref.config
     assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
     st = got.speculative
@@ -95,7 +95,7 @@ def test_fixed_length_runs_every_row_to_the_limit():
     want, got = ref.generate([0, 1, 2], do_sample=False), fast.generate([0, 1, 2], do_sample=False)
     assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
     assert all(len(r.token_ids) == 40 and r.finish == "length" for r in got.rows)
-    spec = fast.speculative([0, 1, 2], do_sample=False)
+    spec = fast.draft_and_verify([0, 1, 2], do_sample=False)
     assert [r.token_ids for r in spec.rows] == [r.token_ids for r in want.rows]
 
 
@@ -232,7 +232,7 @@ SAMPLES = 4096
 
 def exact_for(engine, prompt_index: int):
     # The reference engine's warping (its own code, not the fast engine's), applied exactly.
-    from infercomp.speculative.engine import Sampling, warp
+    from infercomp.speculative.draft_verify import Sampling, warp
 
     c = Sampling(True, temperature=0.8, top_k=0, top_p=0.9)
     prompt = [int(t) for t in TINY_PROMPTS[prompt_index].split()]

@@ -53,7 +53,7 @@ def test_float32_greedy_and_speculative_match_the_reference(float32_pair, batch)
     want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
     assert [r.token_ids for r in fast.generate(index, do_sample=False).rows] == want
     if batch == 8:  # ragged rows, drafts accepted in different numbers
-        assert [r.token_ids for r in fast.speculative(index, do_sample=False).rows] == want
+        assert [r.token_ids for r in fast.draft_and_verify(index, do_sample=False).rows] == want
 
 
 def test_float32_beams_match_transformers(float32_pair):

@@ -11,7 +11,7 @@ from tests.test_methods import reference_greedy
 from infercomp.config import load_config
 from infercomp.measure.memory import kv_bytes_per_token
 from infercomp.runner import run_experiment
-from infercomp.speculative.engine import (
+from infercomp.speculative.draft_verify import (
     ModelDrafter,
     PromptLookupDrafter,
     Sampling,

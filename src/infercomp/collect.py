@@ -199,13 +199,7 @@ class MethodRun:
         """The models this method's calls ran: the assistant only where it really drafted (not
         for beam_search_speculative, nor with prompt-lookup drafts, nor after a fallback)."""
         engine = self.engine
-        drafts = getattr(self.method, "drafts", None)
-        uses_assistant = (
-            drafts is not None
-            and drafts(engine)
-            and engine.config.draft_source == "assistant"
-            and engine.assistant is not None
-        )
+        uses_assistant = self.method.uses_assistant(engine) and engine.assistant is not None
         return [engine.main] + ([engine.assistant] if uses_assistant else [])
 
     def _call_shape(self, output):

@@ -56,7 +56,7 @@ def method_result(run: MethodRun) -> MethodResult:
 
 
 def accounting_of(run: MethodRun) -> SpeculativeAccounting | None:
-    from infercomp.speculative.engine import predicted_speedup
+    from infercomp.speculative.accounting import predicted_speedup
 
     st = run.spec
     if st is None:

@@ -30,6 +30,10 @@ class Engine(Protocol):
 
     def generate(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput: ...
 
+    def unsupported(self, generation_kwargs: dict[str, Any]) -> str | None:
+        """Why this engine cannot run these generation settings, or None."""
+        ...
+
 
 # How a method groups the flat list of completions into generate calls:
 #   single     one completion per call                      [[0], [0], [1]]
@@ -59,8 +63,13 @@ class Method:
         return {"single": "batch 1", "fill": "batched", "per_prompt": "beams per prompt"}[self.batching]
 
     def skip_reason(self, engine: Engine) -> str | None:
-        """Why this method cannot run with the loaded models and settings, or None."""
-        return None
+        """Why this method cannot run with the loaded models and settings, or None: by default,
+        the engine's refusal of a generation setting the method asks for."""
+        return engine.unsupported(self.generation_kwargs(engine.config, 1))
+
+    def uses_assistant(self, engine: Engine) -> bool:
+        """Whether this method's calls run the assistant model (its weights count as used)."""
+        return False
 
     def speculation_note(self, engine: Engine) -> str | None:
         """Why a speculative variant ran without speculation (recorded as `speculation`)."""
