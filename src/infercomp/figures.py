@@ -34,7 +34,7 @@ def method_result(run: MethodRun) -> MethodResult:
         status="ok",
         execution=run.method.execution(engine),
         fallback=run.method.fallback_reason(engine),
-        speculation=run.method.speculation_note(engine),
+        speculation_note=run.method.speculation_note(engine),
         generation=recorded_generation(run.method, engine.config, run.plan.batches),
     )
     if run.error:

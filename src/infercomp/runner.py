@@ -23,11 +23,12 @@ from pathlib import Path
 
 from infercomp.collect import MethodRun, Progress
 from infercomp.config import Config, ConfigError
+from infercomp.environment import capture_environment
 from infercomp.figures import annotate_measured_speedups, annotate_pareto, annotate_speedups, method_result
 from infercomp.methods import get_method
 from infercomp.plan import MethodPlan, make_plan
 from infercomp.process import configure_threads, isolation_mode
-from infercomp.results import MethodResult, Results, capture_environment
+from infercomp.results import MethodResult, Results
 
 __all__ = ["finalize", "load_for_resume", "run_experiment", "run_one_method"]
 

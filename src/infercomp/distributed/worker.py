@@ -131,7 +131,7 @@ def _describe(engine, bandwidth: float, engine_note: str | None, results) -> dic
     import torch.distributed as dist
 
     from infercomp.distributed import REFERENCE_ENGINE, measure
-    from infercomp.results import capture_environment
+    from infercomp.environment import capture_environment
 
     device = engine.settings.device
     record = {

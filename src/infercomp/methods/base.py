@@ -72,7 +72,7 @@ class Method:
         return False
 
     def speculation_note(self, engine: Engine) -> str | None:
-        """Why a speculative variant ran without speculation (recorded as `speculation`)."""
+        """Why a speculative variant ran without speculation (recorded as `speculation_note`)."""
         return None
 
     def fallback_reason(self, engine: Engine) -> str | None:

@@ -89,9 +89,9 @@ def notes(results: Results) -> list[str]:
     failed, were skipped, fell back or ran without speculation, and what the flags mean."""
     out = list(results.settings.get("notes", []))
     out += [
-        f"{n}: {m.reason or m.fallback or m.speculation}"
+        f"{n}: {m.reason or m.fallback or m.speculation_note}"
         for n, m in results.methods.items()
-        if m.reason or m.fallback or m.speculation
+        if m.reason or m.fallback or m.speculation_note
     ]
     unscored = {m.quality.unavailable for m in results.methods.values() if m.quality and m.quality.unavailable}
     out += [f"quality: {u}" for u in sorted(unscored)]
