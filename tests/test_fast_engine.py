@@ -270,7 +270,7 @@ def test_speculative_sampling_matches_exact_marginals_and_mutants_fail(source, m
     torch.manual_seed(0)
     engine = tiny_engine(256, draft_source=source)
     exact = exact_for(engine, 1)
-    real = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "speculative", CHOICE), exact, SAMPLES)
+    real = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "draft_and_verify", CHOICE), exact, SAMPLES)
     assert real > 1e-4, f"the real acceptance rule fails its own test (p = {real:.2e})"
     # A point proposal's residual is p without the rejected token; n-gram drafts are rarely all
     # kept here, so the bonus mutant is tested with the model drafts, where that is common.
@@ -280,7 +280,7 @@ def test_speculative_sampling_matches_exact_marginals_and_mutants_fail(source, m
     for mutant in mutants:
         monkeypatch.setattr(fast_spec, "accept", mutant)
         torch.manual_seed(0)
-        p = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "speculative", CHOICE), exact, SAMPLES)
+        p = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "draft_and_verify", CHOICE), exact, SAMPLES)
         assert p < 1e-6, f"{mutant.__name__} was not caught (p = {p:.2e})"
         monkeypatch.setattr(fast_spec, "accept", ACCEPT)
 
@@ -291,7 +291,7 @@ def test_sampling_ragged_batch_and_adaptive_draft_length():
     follow its own exact marginals; plain sampling too."""
     torch.manual_seed(1)
     engine = tiny_engine(256, adaptive_draft=True)
-    for method in ("speculative", "generate"):
+    for method in ("draft_and_verify", "generate"):
         counts = {0: torch.zeros(K + 2, VOCAB), 1: torch.zeros(K + 2, VOCAB)}
         for _ in range(SAMPLES // 128):
             call = getattr(engine, method)([0, 1] * 128, **CHOICE)
