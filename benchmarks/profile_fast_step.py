@@ -1,14 +1,19 @@
 """Where a fast-engine decode step spends its time: kernels of one captured step, from the profiler.
 
-Usage (GPU): python benchmarks/profile_fast_step.py --out DIR [--model Qwen/Qwen3-4B] [--rows 1]
-Builds the fast engine on random weights, runs one call (which captures the steps), then profiles
-20 replays of the decode step and writes DIR/profile-<model>-b<rows>.txt: kernels by total device
-time, with calls per step, and the bytes the matrix-vector products read against their time.
+Usage (GPU): python benchmarks/profile_fast_step.py --out DIR [--model Qwen/Qwen3-4B] [--cases 1g,32g,32s]
+Builds the fast engine on random weights once; per case (rows, greedy or nucleus) runs one call
+(which compiles and captures its steps), times three more, then profiles 20 replays of the decode
+step and writes DIR/profile-<model>-b<rows>-<kind>-<tuned|untuned>.txt: kernels by total device
+time with calls per step, and the bandwidth the weights' bytes imply at the measured step time.
+INFERCOMP_FAST_TUNING=0 turns the compiler's block-size search off (then matrix-vector products
+stay cuBLAS calls instead of fused reductions).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,24 +32,37 @@ REPLAYS = 20
 
 
 def main() -> None:
-    from fast_engine import prompt_of
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", default="Qwen/Qwen3-4B")
-    ap.add_argument("--rows", type=int, default=1)
-    ap.add_argument("--sample", action="store_true", help="nucleus sampling's step (top-p 0.9, T 0.8)")
+    ap.add_argument(
+        "--cases", default="1g", help="comma-separated rows + g (greedy) or s (nucleus: top-p 0.9, T 0.8), e.g. 1g,32s"
+    )
     args = ap.parse_args()
-    kwargs = dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0) if args.sample else dict(do_sample=False)
+    cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
+    engine = build_engine(args.model, max(rows for rows, _ in cases))
+    tuning = os.environ.get("INFERCOMP_FAST_TUNING", "1") == "1"
+    for rows, sampled in cases:
+        text = profile_case(engine, args.model, rows, sampled, tuning)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        kind = "nucleus" if sampled else "greedy"
+        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{'tuned' if tuning else 'untuned'}.txt"
+        (out / name).write_text(text)
+
+
+def build_engine(model: str, rows: int):
+    from fast_engine import prompt_of
+
     cfg = load_config(
         "example",
         overrides=dict(
-            main_model=args.model,
+            main_model=model,
             assistant_model=None,
             load_format="random",
             prompts=[prompt_of(32)],
-            num_completions=args.rows,
-            batch_size=args.rows,
+            num_completions=rows,
+            batch_size=rows,
             max_new_tokens=128,
             fixed_length=True,
             temperature=0.0,
@@ -52,13 +70,21 @@ def main() -> None:
             device="cuda",
         ),
     )
-    engine = build_fast_engine(load_engine(cfg, need_assistant=False))
+    return build_fast_engine(load_engine(cfg, need_assistant=False))
+
+
+def profile_case(engine, model: str, rows: int, sampled: bool, tuning: bool) -> str:
+    """Compile and capture one shape, time three calls, profile REPLAYS replays of its decode step."""
+    kwargs = dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0) if sampled else dict(do_sample=False)
     t = time.perf_counter()
-    engine.generate([0] * args.rows, **kwargs)
-    print(f"first call (compile + capture) {time.perf_counter() - t:.1f} s", flush=True)
-    call = engine.generate([0] * args.rows, **kwargs)
-    print(f"decode step {call.inter_token_latency_s * 1000:.3f} ms", flush=True)
-    decode = next(step for key, step in engine._steps.items() if key[0] == "decode")
+    engine.generate([0] * rows, **kwargs)
+    compile_s = time.perf_counter() - t
+    steps_ms = [engine.generate([0] * rows, **kwargs).inter_token_latency_s * 1000 for _ in range(3)]
+    decode = next(
+        step
+        for key, step in engine._steps.items()
+        if key[0] == "decode" and key[1] == rows and key[2].do_sample == sampled
+    )
     from torch.profiler import ProfilerActivity, profile
 
     for _ in range(3):
@@ -68,31 +94,32 @@ def main() -> None:
         for _ in range(REPLAYS):
             decode()
         torch.cuda.synchronize()
-    events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" or getattr(e, "self_device_time_total", 0)]
-    rows = []
+    rows_k = []
     total = 0.0
     for e in prof.key_averages():
         dev = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
         if dev <= 0:
             continue
-        rows.append((dev / REPLAYS, e.count / REPLAYS, e.key))
+        rows_k.append((dev / REPLAYS, e.count / REPLAYS, e.key))
         total += dev / REPLAYS
-    rows.sort(reverse=True)
-    kind = "nucleus" if args.sample else "greedy"
-    lines = [f"model {args.model} rows {args.rows} {kind}: device time per step {total / 1000:.3f} ms (kernels summed)"]
-    lines.append(f"{'us/step':>9} {'calls/step':>10}  kernel")
-    for us, calls, name in rows[:40]:
+    rows_k.sort(reverse=True)
+    kind = "nucleus" if sampled else "greedy"
+    search = "block-size search on" if tuning else "block-size search off"
+    lines = [
+        f"model {model} rows {rows} {kind} ({search}): first call (compile + capture) {compile_s:.1f} s; "
+        f"decode step of 3 timed calls (CUDA events) {', '.join(f'{v:.3f}' for v in steps_ms)} ms",
+        f"device time per step {total / 1000:.3f} ms (kernels summed over {REPLAYS} replays)",
+        f"{'us/step':>9} {'calls/step':>10}  kernel",
+    ]
+    for us, calls, name in rows_k[:40]:
         lines.append(f"{us:9.1f} {calls:10.1f}  {name[:150]}")
-    lines.append(f"kernels per step: {sum(c for _, c, _ in rows):.0f}")
+    lines.append(f"kernels per step: {sum(c for _, c, _ in rows_k):.0f}")
     weights = engine.lean.weight_bytes()
-    achieved = weights / call.inter_token_latency_s / 1e9
-    lines.append(f"weights {weights / 1e9:.3f} GB; at the measured step time {achieved:.0f} GB/s")
+    achieved = weights / (statistics.median(steps_ms) / 1000) / 1e9
+    lines.append(f"weights {weights / 1e9:.3f} GB; at the median measured step time {achieved:.0f} GB/s")
     text = "\n".join(lines)
     print(text, flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"profile-{args.model.split('/')[-1]}-b{args.rows}-{kind}.txt").write_text(text)
-    del events
+    return text
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ class FastEngine(Engine):
         beams = int(kwargs.get("num_beams", 1) or 1)
         if beams > 1:
             return self._beam_search(prompt_indices, beams, int(kwargs.get("num_return_sequences", 1) or 1))
-        choice = choice_of(kwargs)
+        choice = choice_of(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)
@@ -239,7 +239,7 @@ class FastEngine(Engine):
     @torch.inference_mode()
     def draft_and_verify(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
         cfg = self.config
-        choice = choice_of(kwargs)
+        choice = choice_of(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)

@@ -23,7 +23,8 @@ def unsupported_reason(kwargs: dict[str, Any]) -> str | None:
     )
 
 
-def choice_of(kwargs: dict[str, Any]) -> Choice:
+def choice_of(kwargs: dict[str, Any], compiled: bool) -> Choice:
+    """The device-side choice of these settings; `compiled`: the steps run compiled."""
     if not kwargs.get("do_sample", False):
         return Choice(do_sample=False)
     return Choice(
@@ -31,4 +32,5 @@ def choice_of(kwargs: dict[str, Any]) -> Choice:
         temperature=float(kwargs.get("temperature", 1.0)),
         top_k=int(kwargs.get("top_k", 0) or 0),
         top_p=float(kwargs.get("top_p", 1.0)),
+        compiled=compiled,
     )

@@ -7,6 +7,15 @@ reference engine's copy: the fast engine is tested against the reference, and sh
 carry one bug into both sides of that test. Sampling uses the exponential trick:
 argmax(p / E) with E ~ Exp(1) draws index i with probability p_i, without torch.multinomial's
 host round trip.
+
+Top-p without a sort: the kept set is every token whose probability is at least a threshold t*,
+the largest t with mass(p >= t) >= top_p (the same set as transformers' sort-and-cumsum rule: a
+token stays when the mass strictly above it is below top_p). t* is found exactly by a radix
+search over the bit patterns of the float32 probabilities (non-negative floats order like their
+bits): 8 passes of 3-4 bits, each one reduction over the vocabulary for 8-16 candidate thresholds.
+A full-vocabulary sort cost 0.9 ms per step at batch 32 on an H100; the passes read the
+probabilities 8 times. Ties at the threshold are all kept, where a sort keeps an arbitrary
+subset of them.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ class Choice:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    compiled: bool = False  # the top-p search as one compiled kernel per pass (CUDA)
 
 
 def suppress(logits: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
@@ -39,14 +49,42 @@ def warp(logits: torch.Tensor, c: Choice) -> torch.Tensor:
     if c.top_k and c.top_k < logits.shape[-1]:
         kth = torch.topk(logits, c.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(-1)
     if c.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=False, dim=-1)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        remove_sorted = cum <= (1 - c.top_p)
-        remove_sorted[..., -1:] = False  # the most likely token always stays
-        remove = remove_sorted.scatter(-1, order, remove_sorted)
-        logits = logits.masked_fill(remove, float("-inf"))
-    return logits.softmax(-1)
+        keep = _compiled_top_p_keep()(probs, c.top_p) if c.compiled else top_p_keep(probs, c.top_p)
+        probs = probs * keep
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+# (shift, bits) of each pass, from bit 30 down (bit 31 is the sign, 0 for every probability)
+_PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))
+
+
+def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Which tokens top-p keeps: probs (..., vocab) float32 -> bool (..., vocab)."""
+    bits = probs.contiguous().view(torch.int32)  # order-preserving for p >= 0
+    threshold = torch.zeros(probs.shape[:-1] + (1,), dtype=torch.int32, device=probs.device)
+    for shift, width in _PASSES:
+        digits = torch.arange(1 << width, dtype=torch.int32, device=probs.device)
+        candidates = threshold | (digits << shift)  # (..., 2^width), ascending
+        at_or_above = bits[..., None, :] >= candidates[..., :, None]  # (..., 2^width, vocab)
+        mass = torch.where(at_or_above, probs[..., None, :], 0.0).sum(-1)  # (..., 2^width)
+        # passing candidates are a prefix (mass falls as the threshold rises); candidate 0 is the
+        # threshold so far, which passed before (clamped: a rounded sum may miss top_p near 1)
+        best = ((mass >= top_p).sum(-1, keepdim=True) - 1).clamp(min=0)  # (..., 1)
+        threshold = threshold | (best.to(torch.int32) << shift)
+    return bits >= threshold
+
+
+_COMPILED: list = []
+
+
+def _compiled_top_p_keep():
+    """One fused reduction kernel per pass instead of the (..., 16, vocab) intermediates."""
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(top_p_keep, dynamic=False, fullgraph=True))
+    return _COMPILED[0]
 
 
 def sample(probs: torch.Tensor) -> torch.Tensor:
