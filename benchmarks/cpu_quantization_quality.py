@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from infercomp.config import load_config  # noqa: E402
-from infercomp.engine import Engine  # noqa: E402
+from infercomp.loader import load_engine  # noqa: E402
 from infercomp.measure.memory import weight_bytes  # noqa: E402
 from infercomp.models import ModelLoadError  # noqa: E402
 
@@ -25,7 +25,7 @@ from infercomp.models import ModelLoadError  # noqa: E402
 def one(kind: str, engine_name: str) -> dict:
     overrides = dict(engine=engine_name, quantization=kind, use_quantization=False, device="cpu", dtype="float32")
     try:
-        engine = Engine.load(load_config("quick", overrides, embedded=True), need_assistant=False)
+        engine = load_engine(load_config("quick", overrides, embedded=True), need_assistant=False)
     except ModelLoadError as exc:
         return {"kind": kind, "engine": engine_name, "runs": False, "reason": str(exc)}
     s = engine.settings

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from infercomp.config import load_config  # noqa: E402
 from infercomp.runner import run_experiment  # noqa: E402
-from infercomp.speculative.engine import expected_accepted_length  # noqa: E402
+from infercomp.speculative.accounting import expected_accepted_length  # noqa: E402
 
 PROMPT_TOKENS = 32
 NEW_TOKENS = 128

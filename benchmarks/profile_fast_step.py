@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch  # noqa: E402
 
 from infercomp.config import load_config  # noqa: E402
-from infercomp.engine import Engine  # noqa: E402
 from infercomp.fast import build_fast_engine  # noqa: E402
+from infercomp.loader import load_engine  # noqa: E402
 
 REPLAYS = 20
 
@@ -71,7 +71,7 @@ def build_engine(model: str, rows: int):
             device="cuda",
         ),
     )
-    return build_fast_engine(Engine.load(cfg, need_assistant=False))
+    return build_fast_engine(load_engine(cfg, need_assistant=False))
 
 
 def profile_case(engine, model: str, rows: int, sampled: bool, tuning: bool) -> str:

@@ -27,7 +27,7 @@ def run(engine_name: str, recipe: str, model: str, device: str) -> dict:
     from fast_engine import prompt_of
 
     from infercomp.config import load_config
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
     from infercomp.measure.memory import weight_bytes
     from infercomp.quantize import RECIPE_ENV, RECIPES
 
@@ -52,7 +52,7 @@ def run(engine_name: str, recipe: str, model: str, device: str) -> dict:
             quality=False,
         ),
     )
-    engine = Engine.load(cfg, need_assistant=False)
+    engine = load_engine(cfg, need_assistant=False)
     s = engine.settings
     start = time.perf_counter()
     engine.generate([0], do_sample=False)  # compiles and captures on the fast engine

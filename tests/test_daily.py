@@ -257,7 +257,7 @@ def test_beam_search_records_the_beams_it_ran(greedy_run):
 
 def test_environment_records_infercomp_not_the_current_folders_repository(tmp_path, monkeypatch):
     from infercomp import __version__
-    from infercomp.results import git_revision, infercomp_version
+    from infercomp.environment import git_revision, infercomp_version
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(

@@ -12,6 +12,7 @@ from infercomp.config import load_config
 from infercomp.engine import Engine
 from infercomp.fast import build_fast_engine
 from infercomp.fast import speculative as fast_spec
+from infercomp.loader import load_engine
 from infercomp.measure.timing import count_new_tokens
 
 PROMPTS = [
@@ -27,8 +28,8 @@ NEW = 165
 def engines(**overrides):
     base = dict(prompts=PROMPTS, num_completions=8, batch_size=8, max_new_tokens=NEW, temperature=0.0, dtype="float32")
     cfg = load_config("example", embedded=True, overrides={**base, **overrides})
-    ref = Engine.load(cfg, need_assistant=True)
-    fast = build_fast_engine(Engine.load(cfg, need_assistant=True))
+    ref = load_engine(cfg, need_assistant=True)
+    fast = build_fast_engine(load_engine(cfg, need_assistant=True))
     assert type(fast).__name__ == "FastEngine", fast.settings.notes
     return ref, fast
 
@@ -80,7 +81,7 @@ def test_speculative_greedy_is_the_reference_greedy(pair, source):
     fast.config = fast.config.model_copy(update={"draft_source": source})
     index = [2, 0, 1, 2]  # ragged: prompt lengths differ
     want = ref.generate(index, do_sample=False)
-    got = fast.speculative(index, do_sample=False)
+    got = fast.draft_and_verify(index, do_sample=False)
     fast.config = ref.config
     assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
     st = got.speculative
@@ -94,7 +95,7 @@ def test_fixed_length_runs_every_row_to_the_limit():
     want, got = ref.generate([0, 1, 2], do_sample=False), fast.generate([0, 1, 2], do_sample=False)
     assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
     assert all(len(r.token_ids) == 40 and r.finish == "length" for r in got.rows)
-    spec = fast.speculative([0, 1, 2], do_sample=False)
+    spec = fast.draft_and_verify([0, 1, 2], do_sample=False)
     assert [r.token_ids for r in spec.rows] == [r.token_ids for r in want.rows]
 
 
@@ -231,7 +232,7 @@ SAMPLES = 4096
 
 def exact_for(engine, prompt_index: int):
     # The reference engine's warping (its own code, not the fast engine's), applied exactly.
-    from infercomp.speculative.engine import Sampling, warp
+    from infercomp.speculative.draft_verify import Sampling, warp
 
     c = Sampling(True, temperature=0.8, top_k=0, top_p=0.9)
     prompt = [int(t) for t in TINY_PROMPTS[prompt_index].split()]
@@ -269,7 +270,7 @@ def test_speculative_sampling_matches_exact_marginals_and_mutants_fail(source, m
     torch.manual_seed(0)
     engine = tiny_engine(256, draft_source=source)
     exact = exact_for(engine, 1)
-    real = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "speculative", CHOICE), exact, SAMPLES)
+    real = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "draft_and_verify", CHOICE), exact, SAMPLES)
     assert real > 1e-4, f"the real acceptance rule fails its own test (p = {real:.2e})"
     # A point proposal's residual is p without the rejected token; n-gram drafts are rarely all
     # kept here, so the bonus mutant is tested with the model drafts, where that is common.
@@ -279,7 +280,7 @@ def test_speculative_sampling_matches_exact_marginals_and_mutants_fail(source, m
     for mutant in mutants:
         monkeypatch.setattr(fast_spec, "accept", mutant)
         torch.manual_seed(0)
-        p = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "speculative", CHOICE), exact, SAMPLES)
+        p = worst_p_value(sampled_marginals(engine, 1, SAMPLES, "draft_and_verify", CHOICE), exact, SAMPLES)
         assert p < 1e-6, f"{mutant.__name__} was not caught (p = {p:.2e})"
         monkeypatch.setattr(fast_spec, "accept", ACCEPT)
 
@@ -290,7 +291,7 @@ def test_sampling_ragged_batch_and_adaptive_draft_length():
     follow its own exact marginals; plain sampling too."""
     torch.manual_seed(1)
     engine = tiny_engine(256, adaptive_draft=True)
-    for method in ("speculative", "generate"):
+    for method in ("draft_and_verify", "generate"):
         counts = {0: torch.zeros(K + 2, VOCAB), 1: torch.zeros(K + 2, VOCAB)}
         for _ in range(SAMPLES // 128):
             call = getattr(engine, method)([0, 1] * 128, **CHOICE)

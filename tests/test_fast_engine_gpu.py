@@ -10,8 +10,8 @@ import os
 import pytest
 
 from infercomp.config import load_config
-from infercomp.engine import Engine
 from infercomp.fast import build_fast_engine
+from infercomp.loader import load_engine
 
 pytestmark = pytest.mark.gpu
 # Correctness, not speed: skip the compiler's block-size search, which triples each shape's
@@ -28,8 +28,8 @@ PROMPTS = [
 def pair(dtype: str, **overrides):
     base = dict(prompts=PROMPTS, num_completions=8, batch_size=8, max_new_tokens=96, temperature=0.0, dtype=dtype)
     cfg = load_config("example", embedded=True, overrides={**base, "device": "cuda", **overrides})
-    ref = Engine.load(cfg, need_assistant=True)
-    fast = build_fast_engine(Engine.load(cfg, need_assistant=True))
+    ref = load_engine(cfg, need_assistant=True)
+    fast = build_fast_engine(load_engine(cfg, need_assistant=True))
     assert type(fast).__name__ == "FastEngine", fast.settings.notes
     return ref, fast
 
@@ -53,7 +53,7 @@ def test_float32_greedy_and_speculative_match_the_reference(float32_pair, batch)
     want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
     assert [r.token_ids for r in fast.generate(index, do_sample=False).rows] == want
     if batch == 8:  # ragged rows, drafts accepted in different numbers
-        assert [r.token_ids for r in fast.speculative(index, do_sample=False).rows] == want
+        assert [r.token_ids for r in fast.draft_and_verify(index, do_sample=False).rows] == want
 
 
 def test_float32_beams_match_transformers(float32_pair):
@@ -85,7 +85,7 @@ def test_bf16_agreement_is_reported_and_within_tolerance():
     assert record["captured_steps"] >= 2 and record["compile_seconds"] > 0
     assert "cuda graphs" in record["compile_mode"]
     report = {}
-    for name, call in (("generate", fast.generate), ("speculative", fast.speculative)):
+    for name, call in (("generate", fast.generate), ("speculative", fast.draft_and_verify)):
         want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
         got = [r.token_ids for r in call(index, do_sample=False).rows]
         divergences = [first_divergence(a, b) for a, b in zip(want, got, strict=True)]

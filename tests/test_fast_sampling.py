@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from infercomp.fast.sampling import Choice, top_p_keep, warp
-from infercomp.speculative.engine import Sampling
-from infercomp.speculative.engine import warp as reference_warp
+from infercomp.speculative.draft_verify import Sampling
+from infercomp.speculative.draft_verify import warp as reference_warp
 
 
 def sort_rule_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:

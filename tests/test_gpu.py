@@ -57,11 +57,11 @@ def gpu_config(**overrides):
 
 def test_synchronized_clock_agrees_with_cuda_events():
     """The tool's call time (host clock, device synchronized) against CUDA events around the same call."""
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
 
     # The reference engine times calls with the host clock after a device synchronisation (the
     # fast engine times with CUDA events already).
-    engine = Engine.load(gpu_config(fixed_length=True, engine="transformers"), need_assistant=False)
+    engine = load_engine(gpu_config(fixed_length=True, engine="transformers"), need_assistant=False)
     engine.generate([0, 1, 2], do_sample=False)  # warm-up
     pairs = []
     for _ in range(5):

@@ -26,10 +26,11 @@ def _standard_run(new: int, repeats: int):
     """An engine and a warmed-up MethodRun of `standard`: one prompt, `new` forced tokens, one
     torch thread (with two on two loaded cores each step waits for whichever thread the
     scheduler parked last, and that noise swamps any comparison)."""
-    from infercomp.engine import Engine
+    from infercomp.collect import MethodRun
+    from infercomp.loader import load_engine
     from infercomp.methods import get_method
     from infercomp.plan import make_plan
-    from infercomp.runner import MethodRun, configure_threads
+    from infercomp.process import configure_threads
 
     cfg = load_config(
         "example",
@@ -48,7 +49,7 @@ def _standard_run(new: int, repeats: int):
         },
     )
     configure_threads(cfg)
-    engine = Engine.load(cfg, need_assistant=False)
+    engine = load_engine(cfg, need_assistant=False)
     run = MethodRun(engine, get_method("standard"), make_plan(cfg)[0], None)
     run.warm_up()
     return engine, run

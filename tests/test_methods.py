@@ -30,7 +30,7 @@ def test_every_method_returns_the_planned_completions(greedy_run):
     results, _ = greedy_run
     for name, m in results.methods.items():
         if name == "beam_search_speculative":
-            assert m.speculation.startswith("not applicable") and m.speculative is None
+            assert m.speculation_note.startswith("not applicable") and m.speculative is None
         assert m.status == "ok", (name, m.reason)
         per_prompt = [sum(1 for c in m.completions if c.prompt_index == p) for p in range(3)]
         assert per_prompt == COUNTS, name

@@ -81,7 +81,7 @@ def test_texts_are_deterministic():
 
 
 def _load(engine: str, kind: str):
-    from infercomp.engine import Engine
+    from infercomp.loader import load_engine
 
     cfg = load_config(
         "quick",
@@ -96,7 +96,7 @@ def _load(engine: str, kind: str):
             num_completions=1,
         ),
     )
-    return Engine.load(cfg, need_assistant=False)
+    return load_engine(cfg, need_assistant=False)
 
 
 @pytest.mark.slow

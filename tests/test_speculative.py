@@ -11,7 +11,7 @@ from tests.test_methods import reference_greedy
 from infercomp.config import load_config
 from infercomp.measure.memory import kv_bytes_per_token
 from infercomp.runner import run_experiment
-from infercomp.speculative.engine import (
+from infercomp.speculative.draft_verify import (
     ModelDrafter,
     PromptLookupDrafter,
     Sampling,
@@ -145,7 +145,7 @@ def test_results_carry_speculative_accounting(tmp_path, embedded_pair):
     for name in ("standard_speculative", "batched_speculative"):
         assert res.methods[name].quality.exact_match_vs_greedy == 1.0
     beam = res.methods["beam_search_speculative"]
-    assert beam.status == "ok" and beam.speculation.startswith("not applicable")
+    assert beam.status == "ok" and beam.speculation_note.startswith("not applicable")
     # Measured memory: beam search never used the assistant, so its weights are the main model's.
     assert beam.summary.memory.weights_gb == res.methods["beam_search"].summary.memory.weights_gb
     assert res.methods["standard_speculative"].summary.memory.weights_gb > beam.summary.memory.weights_gb

@@ -24,7 +24,7 @@ import types
 import pytest
 import torch
 
-from infercomp.speculative import engine as spec
+from infercomp.speculative import draft_verify as spec
 
 VOCAB = 6
 PROMPTS = [[1, 4, 2, 5], [3, 3, 0, 1, 5, 2, 4]]  # two lengths: every batch is ragged

@@ -9,10 +9,11 @@ from __future__ import annotations
 import statistics
 from types import SimpleNamespace
 
+from infercomp.calls import CallOutput, Row
+from infercomp.collect import MethodRun
 from infercomp.config import load_config
-from infercomp.engine import CallOutput, Row
 from infercomp.plan import MethodPlan
-from infercomp.runner import MethodRun, run_experiment
+from infercomp.runner import run_experiment
 
 PROMPTS = ["a b c", "a b c d e f g", "a"]  # 3, 7 and 1 tokens with the stub tokenizer
 

@@ -6,7 +6,7 @@ public API (`run_experiment`, `Results`) is imported lazily.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from infercomp.version import __version__
 
 __all__ = ["Config", "Results", "run_experiment", "__version__"]
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
+
+from infercomp.environment import nvidia_driver, package_version
 
 OPTIONAL = {
     "torchao": "int8 / int4 / fp8 weights (quantization): pip install 'infercomp[quant]'",
@@ -19,37 +20,32 @@ OPTIONAL = {
 
 
 @dataclass
-class Row:
+class Finding:
     item: str
     status: str  # "ok", "missing", "warning"
     detail: str
     fix: str = ""
 
 
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def check_packages() -> list[Row]:
+def check_packages() -> list[Finding]:
     rows = [
-        Row(
+        Finding(
             "python",
             "ok" if sys.version_info >= (3, 11) else "missing",
             sys.version.split()[0],
             "" if sys.version_info >= (3, 11) else "Python 3.11 or newer is required",
         )
     ]
-    torch_v = _version("torch")
+    torch_v = package_version("torch")
     rows.append(
-        Row("torch", "ok" if torch_v else "missing", torch_v or "not installed", "" if torch_v else "pip install torch")
+        Finding(
+            "torch", "ok" if torch_v else "missing", torch_v or "not installed", "" if torch_v else "pip install torch"
+        )
     )
-    tf = _version("transformers")
+    tf = package_version("transformers")
     tf_ok = tf is not None and tf.split(".")[0] == "5" and tuple(int(x) for x in tf.split(".")[:2]) >= (5, 17)
     rows.append(
-        Row(
+        Finding(
             "transformers",
             "ok" if tf_ok else "missing",
             tf or "not installed",
@@ -57,24 +53,22 @@ def check_packages() -> list[Row]:
         )
     )
     for name, why in OPTIONAL.items():
-        v = _version(name)
-        rows.append(Row(name, "ok" if v else "warning", v or "not installed (optional)", "" if v else why))
+        v = package_version(name)
+        rows.append(Finding(name, "ok" if v else "warning", v or "not installed (optional)", "" if v else why))
     return rows
 
 
-def check_devices() -> list[Row]:
+def check_devices() -> list[Finding]:
     import torch
 
     if not torch.cuda.is_available():
-        return [Row("cuda", "warning", "no CUDA device: runs use the CPU", "a GPU build of torch and a CUDA GPU")]
+        return [Finding("cuda", "warning", "no CUDA device: runs use the CPU", "a GPU build of torch and a CUDA GPU")]
     rows = []
-    from infercomp.results import _nvidia_driver
-
-    driver = _nvidia_driver()
+    driver = nvidia_driver()
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
         rows.append(
-            Row(
+            Finding(
                 f"cuda:{i}",
                 "ok",
                 f"{p.name}, {p.total_memory / 1e9:.1f} GB, CUDA {torch.version.cuda}, driver {driver}",
@@ -83,20 +77,20 @@ def check_devices() -> list[Row]:
     return rows
 
 
-def check_model(name: str | None, role: str, load_format: str) -> Row:
+def check_model(name: str | None, role: str, load_format: str) -> Finding:
     from infercomp.models import ARCHITECTURES, EMBEDDED
 
     if not name:
-        return Row(role, "warning", "none configured", "set assistant_model for the speculative variants")
+        return Finding(role, "warning", "none configured", "set assistant_model for the speculative variants")
     if name in EMBEDDED:
         ok = (EMBEDDED[name] / "config.json").exists()
-        return Row(role, "ok" if ok else "missing", f"{name}: embedded", "" if ok else "reinstall infercomp")
+        return Finding(role, "ok" if ok else "missing", f"{name}: embedded", "" if ok else "reinstall infercomp")
     if load_format == "random" and name in ARCHITECTURES:
-        return Row(role, "ok", f"{name}: built-in architecture, random weights")
+        return Finding(role, "ok", f"{name}: built-in architecture, random weights")
     path = Path(name).expanduser()
     if path.is_dir():
         ok = (path / "config.json").exists()
-        return Row(
+        return Finding(
             role,
             "ok" if ok else "missing",
             f"{name}: local folder",
@@ -106,11 +100,11 @@ def check_model(name: str | None, role: str, load_format: str) -> Row:
         from huggingface_hub import snapshot_download
 
         snapshot_download(name, local_files_only=True)
-        return Row(role, "ok", f"{name}: in the Hugging Face cache")
+        return Finding(role, "ok", f"{name}: in the Hugging Face cache")
     except Exception:  # noqa: BLE001 - any miss means: not cached
         pass
     if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
-        return Row(
+        return Finding(
             role,
             "missing",
             f"{name}: not cached, and HF_HUB_OFFLINE is set",
@@ -120,9 +114,9 @@ def check_model(name: str | None, role: str, load_format: str) -> Row:
         from huggingface_hub import HfApi
 
         HfApi().model_info(name, timeout=10)
-        return Row(role, "ok", f"{name}: on the hub (downloads on first run)")
+        return Finding(role, "ok", f"{name}: on the hub (downloads on first run)")
     except Exception as exc:  # noqa: BLE001 - network down, unknown id, gated model
-        return Row(
+        return Finding(
             role,
             "missing",
             f"{name}: not cached and the hub did not answer ({type(exc).__name__})",
@@ -130,11 +124,11 @@ def check_model(name: str | None, role: str, load_format: str) -> Row:
         )
 
 
-def run_checks(config) -> tuple[list[Row], bool]:
+def run_checks(config) -> tuple[list[Finding], bool]:
     """All rows, and whether `config` can run here (main model reachable, core packages ok)."""
     rows = check_packages()
     core_ok = all(r.status == "ok" for r in rows[:3])
-    if _version("torch"):
+    if package_version("torch"):
         rows += check_devices()
     main = check_model(config.main_model, "main model", config.load_format)
     uses_assistant = config.draft_source == "assistant" and any(

@@ -23,8 +23,8 @@ def _output_to_dict(output) -> dict:
 
 
 def _output_from_dict(data: dict):
-    from infercomp.engine import CallOutput, Row
-    from infercomp.speculative.engine import SpecStats
+    from infercomp.calls import CallOutput, Row
+    from infercomp.speculative.accounting import SpecStats
 
     rows = [Row(**r) for r in data.pop("rows")]
     spec = data.pop("speculative", None)

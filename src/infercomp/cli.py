@@ -277,7 +277,7 @@ def quiet_transformers() -> None:
 
 
 def main() -> None:
-    from infercomp.runner import install_interrupt_handlers
+    from infercomp.process import install_interrupt_handlers
 
     # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
     install_interrupt_handlers()

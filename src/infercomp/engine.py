@@ -7,12 +7,12 @@ tokenizes, generates, times and turns the output into per-completion rows.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import StoppingCriteriaList
 
+from infercomp.calls import CallOutput, Row
 from infercomp.config import Config
 from infercomp.measure.memory import cache_tensor_bytes
 from infercomp.measure.timing import StepClock, count_new_tokens, synchronize
@@ -25,32 +25,6 @@ from infercomp.models import (
     resolve_settings,
     timed_load,
 )
-
-
-@dataclass
-class Row:
-    """One returned sequence of a call."""
-
-    prompt_index: int
-    prompt_tokens: int
-    token_ids: list[int]  # the counted new tokens (up to and including the first EOS)
-    finish: str  # "eos" or "length"
-    score: float | None = None  # beam search: the hypothesis' score (summed log-prob / length ** penalty)
-
-
-@dataclass
-class CallOutput:
-    """One generate call: its wall time, latency breakdown and rows."""
-
-    seconds: float
-    rows: list[Row]
-    ttft_s: float | None = None  # prefill and first token
-    inter_token_latency_s: float | None = None  # decode seconds per generated position
-    context_tokens: int = 0  # padded prompt length + generated positions: the longest row's context
-    speculative: Any = None  # SpecStats of a draft-and-verify call
-    compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
-    kv_cache_bytes: int | None = None  # bytes of the KV cache tensors the call left (measured)
-    attended_slots: int | None = None  # cache slots every step's attention reads, where fixed (fast engine on GPU)
 
 
 class Engine:
@@ -76,20 +50,6 @@ class Engine:
         self.eos_ids = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
 
     @classmethod
-    def load(cls, config: Config, need_assistant: bool) -> Engine:
-        """Load the tokenizer and models once for the whole run, on the engine the config names
-        (the fast engine where it can run these models and settings, else the reference one,
-        with the reason in `settings.notes`)."""
-        # Weights are quantized once, by whichever engine runs (the fast one quantizes its fused
-        # projections), so the reference load leaves them alone when the fast engine is asked for.
-        engine = cls.load_reference(config, need_assistant, quantize=config.engine != "fast")
-        if config.engine == "fast":
-            from infercomp.fast import build_fast_engine
-
-            engine = build_fast_engine(engine)
-        return engine
-
-    @classmethod
     def load_reference(cls, config: Config, need_assistant: bool, quantize: bool = True) -> Engine:
         """The reference engine: stock generate() and the draft-and-verify code over transformers.
         `quantize`: apply the settings' torchao quantization now (False: the caller does it)."""
@@ -105,7 +65,6 @@ class Engine:
                     assistant, load_seconds["assistant"] = timed_load(
                         load_model, config.assistant_model, settings, config, config.seed + 1
                     )
-                    configure_assistant(assistant, settings.num_assistant_tokens)
                 except ModelLoadError as exc:
                     assistant_error = f"assistant could not be loaded: {exc}"
         for model in (main, assistant):
@@ -152,8 +111,12 @@ class Engine:
             kwargs["cache_config"] = {"backend": "quanto", "nbits": 4, "q_group_size": min(64, head_dim)}
         return kwargs
 
+    def unsupported(self, generation_kwargs: dict[str, Any]) -> str | None:
+        """None: stock generate() takes every transformers generation setting."""
+        return None
+
     @torch.inference_mode()
-    def generate(self, prompt_indices: list[int], use_assistant: bool = False, **kwargs: Any) -> CallOutput:
+    def generate(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
         """One timed generate call over the given prompts (left-padded into one batch)."""
         texts = [self.config.prompts[i] for i in prompt_indices]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.settings.device)
@@ -164,8 +127,6 @@ class Engine:
             "stopping_criteria": StoppingCriteriaList([clock]),
             "return_dict_in_generate": True,  # hands back the cache, so its bytes can be measured
         }
-        if use_assistant:
-            call_kwargs["assistant_model"] = self.assistant
         clock.begin()
         result = self.main.generate(**enc, **call_kwargs)
         synchronize(self.settings.device)
@@ -191,52 +152,6 @@ class Engine:
             kv_cache_bytes=kv_bytes,
         )
 
-    def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
-        """One timed draft-and-verify call over the given prompts, batched (ragged rows)."""
-        from infercomp.speculative.engine import ModelDrafter, PromptLookupDrafter, Sampling, speculative_generate
-
-        cfg = self.config
-        prompts = [self.tokenizer(cfg.prompts[i])["input_ids"] for i in prompt_indices]
-        sampling = Sampling(
-            do_sample=kwargs.get("do_sample", False),
-            temperature=kwargs.get("temperature", 1.0),
-            top_k=kwargs.get("top_k", 0) or 0,
-            top_p=kwargs.get("top_p", 1.0),
-        )
-        if cfg.draft_source == "prompt_lookup":
-            drafter = PromptLookupDrafter(max_ngram=cfg.prompt_lookup_max_ngram)
-        else:
-            drafter = ModelDrafter(self.assistant)
-        out = speculative_generate(
-            self.main,
-            drafter,
-            prompts,
-            cfg.max_new_tokens,
-            sampling,
-            cfg.num_assistant_tokens,
-            self.eos_ids,
-            self.tokenizer.pad_token_id,
-            cache_kind=self.settings.cache_implementation,
-            fixed_length=self.settings.fixed_length,
-            adaptive=cfg.adaptive_draft,
-            device=self.settings.device,
-        )
-        rows = []
-        for p, prompt, ids in zip(prompt_indices, prompts, out.tokens, strict=True):
-            n, finish = count_new_tokens(ids, self.eos_ids, self.settings.fixed_length)
-            rows.append(Row(p, len(prompt), ids[:n], finish))
-        longest = max(len(r.token_ids) for r in rows)
-        itl = (out.seconds - out.ttft_s) / (longest - 1) if longest > 1 else None
-        return CallOutput(
-            seconds=out.seconds,
-            rows=rows,
-            ttft_s=out.ttft_s,
-            inter_token_latency_s=itl,
-            context_tokens=max(len(p) for p in prompts) + longest,
-            speculative=out.stats,
-            kv_cache_bytes=out.kv_cache_bytes,
-        )
-
     def greedy_reference(self) -> dict[int, list[int]]:
         """Greedy decoding of each prompt alone (batch 1, untimed): what lossless methods must
         reproduce. Computed once per engine."""
@@ -256,13 +171,3 @@ class Engine:
         gc.collect()
         if self.settings.device.startswith("cuda"):
             torch.cuda.empty_cache()
-
-
-def configure_assistant(assistant, num_assistant_tokens: int) -> None:
-    """Fix the draft length: transformers reads these from the *assistant's* generation config
-    (passing them to generate() does nothing), and its default 'heuristic' schedule changes them
-    between calls, which would make results depend on method order."""
-    gc = assistant.generation_config
-    gc.num_assistant_tokens = num_assistant_tokens
-    gc.num_assistant_tokens_schedule = "constant"
-    gc.assistant_confidence_threshold = 0.0

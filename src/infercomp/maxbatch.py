@@ -44,8 +44,8 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
     """Run one call of `method_name` at growing batch sizes (fixed length: the worst case)."""
     import torch
 
-    from infercomp.engine import Engine
-    from infercomp.runner import configure_threads
+    from infercomp.loader import load_engine
+    from infercomp.process import configure_threads
 
     method = get_method(method_name)
     if method.batching != "fill":
@@ -55,7 +55,7 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
         )
     config = config.model_copy(update={"fixed_length": True})
     configure_threads(config)
-    engine = Engine.load(config, need_assistant=method_name.endswith("_speculative"))
+    engine = load_engine(config, need_assistant=method_name.endswith("_speculative"))
 
     def fits(n: int) -> bool:
         try:

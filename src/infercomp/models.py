@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infercomp.architectures import ARCHITECTURES, architecture_config
+from infercomp.errors import one_line
 
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
 EMBEDDED = {"embedded:main": EMBEDDED_DIR / "main", "embedded:assistant": EMBEDDED_DIR / "assistant"}
@@ -191,7 +192,7 @@ def load_tokenizer(name: str, load_format: str):
     try:
         tok = AutoTokenizer.from_pretrained(str(source))
     except Exception as exc:
-        raise ModelLoadError(f"tokenizer for {name!r} could not be loaded: {_first_line(exc)}") from None
+        raise ModelLoadError(f"tokenizer for {name!r} could not be loaded: {one_line(exc)}") from None
     tok.padding_side = "left"  # rows of a batch must end at the same position for generation
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -215,7 +216,7 @@ def load_model(name: str, settings: Settings, config, seed: int = 0):
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"model {name!r} could not be loaded: {_first_line(exc)}") from None
+        raise ModelLoadError(f"model {name!r} could not be loaded: {one_line(exc)}") from None
     model.eval()
     return model
 
@@ -303,11 +304,3 @@ def timed_load(fn, *args, **kwargs):
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, time.perf_counter() - start
-
-
-def _first_line(exc: BaseException) -> str:
-    """The exception as one line: every line of its message joined, so none is cut mid-sentence."""
-    text = " ".join(str(exc).split())
-    if len(text) > 400:
-        text = text[:400].rsplit(" ", 1)[0] + " ..."
-    return f"{type(exc).__name__}: {text}"

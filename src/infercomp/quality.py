@@ -135,18 +135,16 @@ def required_words_for(config) -> list[list[str]]:
     return [w if w is not None else parse_required_words(p) for p, w in zip(config.prompts, given, strict=True)]
 
 
-def score_method(engine, completions) -> dict:
-    """Every quality figure of one method's completions (fills each completion's perplexity)."""
-    config = engine.config
+def score_method(config, model, tokenizer, completions, reference: dict[int, list[int]]) -> dict:
+    """Every quality figure of one method's completions (fills each completion's perplexity).
+    `model` scores perplexity; `reference` is each prompt's greedy token ids."""
     by_prompt: dict[int, list] = {}
     for c in completions:
         by_prompt.setdefault(c.prompt_index, []).append(c)
 
-    prompt_ids = [engine.tokenizer(p)["input_ids"] for p in config.prompts]
+    prompt_ids = [tokenizer(p)["input_ids"] for p in config.prompts]
     scored = [Scored(c.prompt_index, c.token_ids, c.text) for c in completions]
-    for c, ppl in zip(
-        completions, perplexities(engine.main, prompt_ids, scored, engine.tokenizer.pad_token_id), strict=True
-    ):
+    for c, ppl in zip(completions, perplexities(model, prompt_ids, scored, tokenizer.pad_token_id), strict=True):
         c.perplexity = ppl
 
     def mean_of(values):
@@ -160,7 +158,6 @@ def score_method(engine, completions) -> dict:
         for w in required[c.prompt_index]:
             per_word.setdefault(w, []).append(contains_word(c.text, w))
 
-    reference = engine.greedy_reference()
     prefix = [common_prefix(c.token_ids, reference[c.prompt_index]) for c in completions]
     exact = [c.token_ids == reference[c.prompt_index] for c in completions]
     return {

@@ -20,7 +20,7 @@ EXIT_SIGNAL = {2: 130, 15: 143}
 
 
 def interrupted_exit_code() -> int:
-    from infercomp.runner import interrupt_signal
+    from infercomp.process import interrupt_signal
 
     return EXIT_SIGNAL.get(interrupt_signal(), 130)
 

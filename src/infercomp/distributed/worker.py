@@ -101,11 +101,12 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     """Every method of `config` on this rank; rank 0 records and saves after each method."""
     import torch.distributed as dist
 
-    from infercomp.engine import Engine
+    from infercomp.collect import MethodRun
+    from infercomp.loader import load_engine
     from infercomp.measure.bandwidth import measure_bandwidth_gbs
     from infercomp.methods import get_method
     from infercomp.plan import make_plan
-    from infercomp.runner import MethodRun, configure_threads
+    from infercomp.process import configure_threads
 
     writer = dist.get_rank() == 0
     run_config, engine_note = reference_engine(config)
@@ -114,7 +115,7 @@ def run_rank(config, out_dir: Path, resume: bool) -> None:
     todo, results = _todo(config, out_dir, resume, writer)
     need_assistant = config.draft_source == "assistant" and any(p.method.endswith("_speculative") for p in todo)
     _progress(writer, f"loading models on {dist.get_world_size()} ranks")
-    engine = Engine.load(run_config, need_assistant)
+    engine = load_engine(run_config, need_assistant)
     bandwidth = measure_bandwidth_gbs(engine.settings.device)
     record = _describe(engine, bandwidth, engine_note, results)
     runs = [MethodRun(engine, get_method(p.method), p, bandwidth) for p in todo]
@@ -130,7 +131,7 @@ def _describe(engine, bandwidth: float, engine_note: str | None, results) -> dic
     import torch.distributed as dist
 
     from infercomp.distributed import REFERENCE_ENGINE, measure
-    from infercomp.results import capture_environment
+    from infercomp.environment import capture_environment
 
     device = engine.settings.device
     record = {
@@ -181,10 +182,11 @@ def _measured(runs, interleave: bool, repeats: int, writer: bool):
 def _record(run, record: dict[str, Any], results, out_dir: Path) -> None:
     """Time in collectives and every rank's figures for one method; rank 0 saves."""
     from infercomp.distributed import measure
+    from infercomp.figures import method_result
 
     device = run.engine.settings.device
     collectives = measure.gather(_profiled_call(run, device))
-    result = run.result()
+    result = method_result(run)
     per_rank = measure.gather(measure.rank_figures(result, device))
     if results is None:  # not rank 0
         return
@@ -217,11 +219,11 @@ def _threads_per_rank(config):
     """CPU ranks share the cores: without num_threads each rank takes cores / ranks threads."""
     import torch.distributed as dist
 
-    from infercomp.runner import _physical_cores
+    from infercomp.process import physical_cores
 
     if config.num_threads is not None or dist.get_backend() != "gloo":
         return config
-    return config.model_copy(update={"num_threads": max(1, _physical_cores() // dist.get_world_size())})
+    return config.model_copy(update={"num_threads": max(1, physical_cores() // dist.get_world_size())})
 
 
 def _todo(config, out_dir: Path, resume: bool, writer: bool):

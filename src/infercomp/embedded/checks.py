@@ -47,41 +47,17 @@ def _stem_known(word: str, dictionary: set[str]) -> bool:
 def greedy_draft_acceptance(
     main, assistant, input_ids: torch.Tensor, new_tokens: int, draft_length: int = 4, eos_token_id=None
 ) -> tuple[int, int, list[int]]:
-    """Walk the main model's greedy path with greedy drafts of `draft_length` tokens.
+    """How often the assistant's greedy drafts of `draft_length` tokens match the main model's
+    greedy path: one row of infercomp's own draft-and-verify decoding (`speculative.draft_verify`,
+    greedy). Returns (drafted, accepted, generated ids); the generated ids are the main model's
+    greedy continuation, up to and including an EOS."""
+    from infercomp.speculative.draft_verify import ModelDrafter, Sampling, speculative_generate
 
-    This is greedy speculative decoding done plainly (no cache, one sequence): each round the
-    assistant drafts k tokens, the main model scores prefix + draft in one pass, the longest
-    agreeing prefix is kept plus the main model's own next token. Returns (drafted, accepted,
-    generated ids); the generated ids are the main model's greedy continuation.
-    """
-    seq = input_ids[0].tolist()
-    start = len(seq)
-    drafted = accepted = 0
-    device = next(main.parameters()).device
-    while len(seq) - start < new_tokens:
-        draft = _greedy_tokens(assistant, seq, draft_length, device)
-        logits = main(torch.tensor([seq + draft], device=device)).logits[0]  # (len, vocab)
-        # Main's greedy choice after each of the k+1 prefixes ending at the draft tokens.
-        preds = logits[len(seq) - 1 :].argmax(-1).tolist()
-        n = 0
-        while n < draft_length and draft[n] == preds[n]:
-            n += 1
-        drafted += draft_length
-        accepted += n
-        seq = seq + draft[:n] + [preds[n]]
-        if eos_token_id is not None and eos_token_id in seq[start:]:
-            seq = seq[: seq.index(eos_token_id, start) + 1]
-            break
-    return drafted, accepted, seq[start : start + new_tokens]
-
-
-def _greedy_tokens(model, seq: list[int], k: int, device) -> list[int]:
-    # Recomputes the whole prefix each step: the models are tiny and this avoids the cache
-    # keyword, which differs between transformers releases.
-    seq = list(seq)
-    out = []
-    for _ in range(k):
-        nxt = int(model(torch.tensor([seq], device=device)).logits[0, -1].argmax())
-        out.append(nxt)
-        seq.append(nxt)
-    return out
+    device = str(next(main.parameters()).device)
+    eos = set() if eos_token_id is None else {eos_token_id}
+    pad = 0 if eos_token_id is None else eos_token_id  # one row: nothing is padded
+    out = speculative_generate(
+        main, ModelDrafter(assistant), [input_ids[0].tolist()], new_tokens, Sampling(do_sample=False), draft_length,
+        eos, pad, device=device,
+    )  # fmt: skip
+    return out.stats.drafted, out.stats.accepted, out.tokens[0]

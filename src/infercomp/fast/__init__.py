@@ -9,6 +9,8 @@ memory-bandwidth limit:
   decode.py       prefill (length buckets) and the plain decode loop
   beam.py         beam search (transformers' algorithm) on the device
   speculative.py  draft, verify and acceptance as tensor operations
+  options.py      the generation settings it runs (and the refusal of others)
+  clock.py        device-timeline or host marks for call, first-token and round times
   engine.py       the Engine interface the methods call
 """
 

@@ -1,47 +1,31 @@
 """The fast engine: the reference engine's loaded models, run through infercomp's own lean forward
 pass, a static per-row KV cache and captured steps (see `infercomp.fast`).
 
-It answers the same two calls as the reference engine, `generate` (plain, sampled, beams) and
-`speculative`, with the same rows, so every method runs on either engine unchanged and the two
-can be compared token for token.
+It answers `generate` (plain, sampled, beams) like the reference engine, with the same rows, and
+refuses, with the reason, generation settings it does not implement (`options.py`); the
+speculative methods call its `draft_and_verify`, the same algorithm as the reference engine's
+`speculative.draft_verify`. The two engines can be compared token for token.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from infercomp.engine import CallOutput, Engine, Row
+from infercomp.calls import CallOutput, Row
+from infercomp.engine import Engine
 from infercomp.fast.beam import BeamState, beam_bodies
+from infercomp.fast.clock import Clock
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
 from infercomp.fast.model import LeanModel
+from infercomp.fast.options import choice_of, unsupported_reason
 from infercomp.fast.runtime import KVCache, Runtime
 from infercomp.fast.sampling import Choice
 from infercomp.fast.speculative import SpecState, lookup_body, model_draft_bodies, verify_body
 from infercomp.measure.timing import count_new_tokens
-from infercomp.speculative.engine import SpecStats
-
-
-class Clock:
-    """Marks on the device's timeline (CUDA events) or the host clock (CPU)."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def mark(self):
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
-
-    def seconds(self, a, b) -> float:
-        if self.cuda:
-            return a.elapsed_time(b) / 1000.0
-        return b - a
+from infercomp.speculative.accounting import SpecStats
 
 
 @dataclass
@@ -154,12 +138,18 @@ class FastEngine(Engine):
 
     # -- plain decoding (greedy or sampled) and beams -------------------------------------
 
+    def unsupported(self, generation_kwargs: dict[str, Any]) -> str | None:
+        return unsupported_reason(generation_kwargs)
+
     @torch.inference_mode()
-    def generate(self, prompt_indices: list[int], use_assistant: bool = False, **kwargs: Any) -> CallOutput:
+    def generate(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
+        refused = unsupported_reason(kwargs)
+        if refused is not None:
+            raise ValueError(refused)
         beams = int(kwargs.get("num_beams", 1) or 1)
         if beams > 1:
             return self._beam_search(prompt_indices, beams, int(kwargs.get("num_return_sequences", 1) or 1))
-        choice = _choice(kwargs, self.rt.compile_layers)
+        choice = choice_of(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)
@@ -247,9 +237,9 @@ class FastEngine(Engine):
     # -- speculative ------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def speculative(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
+    def draft_and_verify(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput:
         cfg = self.config
-        choice = _choice(kwargs, self.rt.compile_layers)
+        choice = choice_of(kwargs, self.rt.compile_layers)
         prompts = self._prompts(prompt_indices)
         b, width = len(prompts), bucket(max(len(p) for p in prompts))
         self._check_fits(b, prompts)
@@ -326,7 +316,7 @@ class FastEngine(Engine):
 
     def _adapt(self, st: SpecState, marks, k: int, cost_ratio):
         """Adaptive draft length from the measured acceptance and draft / verify costs."""
-        from infercomp.speculative.engine import best_draft_length
+        from infercomp.speculative.accounting import best_draft_length
 
         drafted, accepted = int(st.drafted), int(st.accepted)  # a read every few rounds
         if cost_ratio is None:
@@ -382,18 +372,6 @@ def _prefill_only(rt, model, cache, st, ids):
         forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None])
 
     return body
-
-
-def _choice(kwargs: dict[str, Any], compiled: bool) -> Choice:
-    if not kwargs.get("do_sample", False):
-        return Choice(do_sample=False)
-    return Choice(
-        do_sample=True,
-        temperature=float(kwargs.get("temperature", 1.0)),
-        top_k=int(kwargs.get("top_k", 0) or 0),
-        top_p=float(kwargs.get("top_p", 1.0)),
-        compiled=compiled,
-    )
 
 
 def _eos_list(eos) -> list[int]:

@@ -1,6 +1,6 @@
 """Choosing tokens on the device, with no host synchronisation.
 
-The same warping as the reference engine (`infercomp.speculative.engine.warp`, transformers'
+The same warping as the reference engine (`infercomp.speculative.draft_verify.warp`, transformers'
 order: temperature, top-k, top-p) and the same EOS suppression as `min_new_tokens`, written as
 tensor operations so they can sit inside a captured step. Deliberately not shared with the
 reference engine's copy: the fast engine is tested against the reference, and shared code would

@@ -18,9 +18,9 @@ class EnergyMeter:
         try:
             import pynvml
 
-            pynvml.nvmlInit()
-            index = int(device.split(":")[1]) if ":" in device else 0
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            from infercomp.measure.nvml import device_handle
+
+            self._handle = device_handle(device)
             pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
         except ImportError:
             self.unavailable = "not available: nvidia-ml-py is not installed (pip install 'infercomp[gpu]')"

@@ -107,12 +107,10 @@ def _kernel_rss_peak() -> int | None:
 
 
 def _nvml_handle(device: str):
-    try:
-        import pynvml
+    from infercomp.measure.nvml import device_handle
 
-        pynvml.nvmlInit()
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return pynvml.nvmlDeviceGetHandleByIndex(index)
+    try:
+        return device_handle(device)
     except Exception:  # noqa: BLE001 - NVML is optional: absent package, driver, or permission
         return None
 

@@ -20,9 +20,9 @@ def synchronize(device: str) -> None:
 class StepClock:
     """A stopping criterion that never stops: it timestamps every decoding step.
 
-    generate() calls its stopping criteria once per step (per verification round in assisted
-    generation) with the sequences so far, for plain, batched and beam-search decoding alike,
-    which streamers cannot do (they work at batch size 1 only). The first stamp follows the
+    generate() calls its stopping criteria once per step with the sequences so far, for plain,
+    batched and beam-search decoding alike, which streamers cannot do (they work at batch size 1
+    only). The first stamp follows the
     prefill and the first token: time to first token. Later stamps give the decode rate.
     """
 

@@ -1,41 +1,18 @@
-"""The inference methods, one module each, registered by name; `get_method` is the one place a
-method is chosen.
+"""The inference methods, one module each, registered by name (`registry.py`).
 
-Importing this package loads no model and no torch: a method describes how it batches and what
-it asks of generation; the engine that runs it is handed in at run time.
+Importing this package loads no model and no torch: a method describes how it batches, what it
+asks of generation and how one planned call runs on the engine handed to it at run time.
+
+A new method is one module here (a `Method`, or a subclass overriding `run_call` and friends)
+that calls `register(...)` on import, plus its import line below.
 """
 
 from __future__ import annotations
 
 from infercomp.methods.base import Method
+from infercomp.methods.registry import BASE_METHODS, all_methods, get_method, method_names, register
 
-_REGISTRY: dict[str, Method] = {}
-
-# The seed's four methods, in the order runs and reports show them.
-BASE_METHODS = ("standard", "batched", "beam_search", "nucleus_sampling")
-
-
-def register(method: Method) -> Method:
-    if method.name in _REGISTRY:
-        raise ValueError(f"method {method.name!r} is registered twice")
-    _REGISTRY[method.name] = method
-    return method
-
-
-def get_method(name: str) -> Method:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r}; known: {', '.join(_REGISTRY)}") from None
-
-
-def method_names() -> list[str]:
-    return list(_REGISTRY)
-
-
-def all_methods() -> list[Method]:
-    return list(_REGISTRY.values())
-
+__all__ = ["BASE_METHODS", "Method", "all_methods", "get_method", "method_names", "register"]
 
 # Registration happens on import; the order here is the order `infercomp methods` lists, and
 # the speculative variants are derived from the base methods, so they come last.

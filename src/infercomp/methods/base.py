@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from infercomp.config import Config
-    from infercomp.engine import CallOutput, Engine
+from infercomp.calls import CallOutput
+
+
+class Config(Protocol):
+    """What a method reads of the run's config (infercomp.config.Config has these and more).
+    A protocol, so the methods do not import the config module, which asks them for names."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+
+
+class Engine(Protocol):
+    """What a method uses of the engine it runs on (infercomp.engine.Engine, the fast engine).
+    A protocol, so the methods do not import the engines, which import the config."""
+
+    config: Any
+    settings: Any
+    tokenizer: Any
+    main: Any
+    assistant: Any
+    eos_ids: set[int]
+
+    def generate(self, prompt_indices: list[int], **kwargs: Any) -> CallOutput: ...
+
+    def unsupported(self, generation_kwargs: dict[str, Any]) -> str | None:
+        """Why this engine cannot run these generation settings, or None."""
+        ...
+
 
 # How a method groups the flat list of completions into generate calls:
 #   single     one completion per call                      [[0], [0], [1]]
@@ -37,11 +63,16 @@ class Method:
         return {"single": "batch 1", "fill": "batched", "per_prompt": "beams per prompt"}[self.batching]
 
     def skip_reason(self, engine: Engine) -> str | None:
-        """Why this method cannot run with the loaded models and settings, or None."""
-        return None
+        """Why this method cannot run with the loaded models and settings, or None: by default,
+        the engine's refusal of a generation setting the method asks for."""
+        return engine.unsupported(self.generation_kwargs(engine.config, 1))
+
+    def uses_assistant(self, engine: Engine) -> bool:
+        """Whether this method's calls run the assistant model (its weights count as used)."""
+        return False
 
     def speculation_note(self, engine: Engine) -> str | None:
-        """Why a speculative variant ran without speculation (recorded as `speculation`)."""
+        """Why a speculative variant ran without speculation (recorded as `speculation_note`)."""
         return None
 
     def fallback_reason(self, engine: Engine) -> str | None:

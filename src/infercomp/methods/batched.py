@@ -1,8 +1,8 @@
 """batched: completions packed into calls of `batch_size` rows, across prompts in order
 (left-padded), with the config's sampling settings."""
 
-from infercomp.methods import register
 from infercomp.methods.base import Method
+from infercomp.methods.registry import register
 
 BATCHED = register(
     Method(

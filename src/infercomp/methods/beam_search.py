@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infercomp.methods import register
 from infercomp.methods.base import Method
+from infercomp.methods.registry import register
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infercomp.methods import register
 from infercomp.methods.base import Method, sampling_kwargs
+from infercomp.methods.registry import register
 
 TOP_P, TEMPERATURE = 0.9, 0.8
 

@@ -7,13 +7,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from infercomp.report.flags import FLAGS_NOTE, flags_text
+from infercomp.report.tables import QUALITY_HEADER, SPEED_HEADER, quality_rows, speed_cells
 from infercomp.results import Results
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
-
-
-def _ms(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds * 1000:.1f}"
 
 
 def comparison_table(results: Results) -> Table:
@@ -23,19 +20,7 @@ def comparison_table(results: Results) -> Table:
     repeats = results.config.get("repeats", 1)
     title = f"infercomp: {results.config.get('main_model')} on {results.settings.get('device')}, median of {repeats}"
     table = Table(title=title)
-    columns = (
-        "method",
-        "status",
-        "execution",
-        "tokens",
-        "tok/s",
-        "cv %",
-        "speedup (range or CI)",
-        "TTFT ms",
-        "ITL ms",
-        memory_label,
-        "flags",
-    )
+    columns = ["method", "status", "execution", "tokens", *SPEED_HEADER[:-1], memory_label, "flags"]
     for col in columns:
         table.add_column(col, justify="left" if col in ("method", "status", "execution") else "right")
     for name, m in results.methods.items():
@@ -43,22 +28,14 @@ def comparison_table(results: Results) -> Table:
         if m.summary is None:
             table.add_row(name, f"[{style}]{m.status}[/]", m.execution or "", *[""] * (len(columns) - 3))
             continue
-        s = m.summary
-        cv = s.tokens_per_second_stats.cv
-        speed = "n/a"
-        if s.speedup is not None:
-            speed = s.speedup.text()
+        cells = [escape(c) for c in speed_cells(m.summary)]
+        cells[2] = cells[2] or "n/a"  # the speedup: no baseline measured
         table.add_row(
             name,
             f"[{style}]{m.status}[/]",
             m.execution or "",
-            str(s.new_tokens),
-            f"{s.tokens_per_second:.1f}",
-            "" if cv is None else f"{cv * 100:.1f}",
-            speed,
-            _ms(s.ttft_s),
-            _ms(s.inter_token_latency_s),
-            f"{s.peak_memory_gb:.2f}",
+            str(m.summary.new_tokens),
+            *cells,
             f"[yellow]{escape(flags_text(m))}[/]",
         )
     return table
@@ -66,8 +43,6 @@ def comparison_table(results: Results) -> Table:
 
 def quality_table(results: Results) -> Table | None:
     """Speed next to quality; * marks the Pareto front (no method both faster and lower in perplexity)."""
-    from infercomp.report.files import QUALITY_HEADER, quality_rows
-
     rows = quality_rows(results)
     if not rows:
         return None

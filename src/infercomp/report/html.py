@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from infercomp.report.files import HEADER, QUALITY_HEADER, notes, quality_rows, run_line, summary_rows
+from infercomp.report.tables import HEADER, QUALITY_HEADER, notes, quality_rows, run_line, summary_rows
 from infercomp.results import Results
 
 # On load, every chart is checked to have drawn something, and the labels of the speed-quality
