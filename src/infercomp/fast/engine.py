@@ -74,11 +74,9 @@ class FastEngine(Engine):
             fixed_length=self.settings.fixed_length,
         )
         self.cap = self._capacity()
-        self.cache = KVCache(self.lean.shape, self.cap.rows, self.cap.slots, self.lean.dtype, device)
-        self.draft_cache = None
-        if self.lean_draft is not None:
-            d = self.lean_draft
-            self.draft_cache = KVCache(d.shape, self.cap.rows, self.cap.slots, d.dtype, device)
+        self.kv_kind = kv_kind(self.settings, cfg)
+        self.cache = self._new_cache(self.lean, self.cap.rows)
+        self.draft_cache = self._new_cache(self.lean_draft, self.cap.rows) if self.lean_draft is not None else None
         self._steps: dict[tuple, Any] = {}
         self._states: dict[tuple, Any] = {}
         self.compile_s = 0.0
@@ -103,11 +101,16 @@ class FastEngine(Engine):
         self._states.clear()
         self.cache = self.draft_cache = None
         self.free()
-        self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
-        self.cache = KVCache(self.lean.shape, rows, self.cap.slots, self.lean.dtype, self.device)
+        # No rows until both caches exist: after running out of memory here, the next call of
+        # any size allocates again.
+        self.cap = Capacity(rows=0, slots=self.cap.slots, width=self.cap.width)
+        self.cache = self._new_cache(self.lean, rows)
         if self.lean_draft is not None:
-            d = self.lean_draft
-            self.draft_cache = KVCache(d.shape, rows, self.cap.slots, d.dtype, self.device)
+            self.draft_cache = self._new_cache(self.lean_draft, rows)
+        self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
+
+    def _new_cache(self, lean: LeanModel, rows: int) -> KVCache:
+        return KVCache(lean.shape, rows, self.cap.slots, lean.dtype, self.device, self.kv_kind)
 
     def kv_cache_bytes(self) -> int:
         return self.cache.nbytes() + (self.draft_cache.nbytes() if self.draft_cache is not None else 0)
@@ -213,7 +216,8 @@ class FastEngine(Engine):
         def prefill_body_() -> None:
             from infercomp.fast.runtime import forward
 
-            logits.copy_(forward(self.rt, self.lean, self.cache, ids, pos, rows_idx, (st.lens - 1)[:, None])[:, 0])
+            last = (st.lens - 1)[:, None]
+            logits.copy_(forward(self.rt, self.lean, self.cache, ids, pos, rows_idx, last, prefill=True)[:, 0])
 
         self._load_prompts(ids, st.lens, [p for p in prompts for _ in range(beams)])
         bs.reset(self.limits.pad)
@@ -379,9 +383,16 @@ def _prefill_only(rt, model, cache, st, ids):
     rows = st.row_ids[:, None].expand(rows_n, width)
 
     def body() -> None:
-        forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None])
+        forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None], prefill=True)
 
     return body
+
+
+def kv_kind(settings, config) -> str | None:
+    """The cache's element kind: None (the model dtype), or "int8" / "fp8" for a quantized cache."""
+    if settings.cache_implementation != "quantized":
+        return None
+    return getattr(config, "kv_cache_dtype", "int8")
 
 
 def _choice(kwargs: dict[str, Any]) -> Choice:
