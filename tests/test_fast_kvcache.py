@@ -1,0 +1,204 @@
+"""The fast engine's quantized KV cache (int8 / fp8 codes with a float32 scale per token and KV
+head): its rounding error, its measured bytes against the tensors and the formula, greedy output
+against the model-dtype cache, beam search and speculative decoding over it, long prefills in row
+groups, and maxbatch recovering after running out of memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from infercomp.config import load_config
+from infercomp.engine import Engine
+from infercomp.fast import kvcache, runtime
+from infercomp.fast.kvcache import KVCache, bytes_per_token, codes_as, quantize
+from infercomp.fast.model import Shape
+
+PROMPTS = [
+    "generate short bed time story containing word elephant and cake",
+    "Once upon a time",
+    "Write a short bedtime story with the words turtle and kite.",
+]
+NEW = 100
+# Greedy tokens that must agree with the model-dtype cache, position by position. The codes round
+# each key and value by at most half a step of max|x| / 127 (int8) or 2^-4 relative (fp8 e4m3),
+# which moves the logits far less than the gap between the two best tokens at almost every step;
+# where the gap is smaller the row takes another token and its later tokens differ. On the embedded
+# pair both kinds agreed on every token of 3 x 100 (float32); a scale applied to the wrong slot or
+# head, or not at all, leaves the text near 0 % agreement.
+AGREEMENT = 0.9
+
+
+def shape(layers=2, kv_heads=2, head_dim=8) -> Shape:
+    return Shape(layers, 4, kv_heads, head_dim, 16, 10, 1e-6, 64)
+
+
+@pytest.mark.parametrize("kind", ["int8", "fp8"])
+def test_codes_round_within_their_step(kind):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 2, 64, generator=gen) * torch.logspace(-3, 2, 5)[None, :, None, None]
+    codes, scale = quantize(x, kind)
+    assert codes.dtype == kvcache.STORAGE[kind] and scale.shape == x.shape[:-1] and scale.dtype == torch.float32
+    back = codes_as(codes, torch.float32) * scale[..., None]
+    amax = x.abs().amax(-1, keepdim=True)
+    if kind == "int8":
+        bound = amax / 127 / 2 * (1 + 1e-5)  # half a step
+    else:  # 3 mantissa bits: 2^-4 relative; e4m3's subnormals are 2^-9 codes apart
+        bound = x.abs() * 2**-4 + amax / 448 * 2**-10
+    assert ((back - x).abs() <= bound + 1e-12).all()
+    assert back.abs().amax(-1).sub(amax[..., 0]).abs().max() < 1e-5 * amax.max()  # the largest value is exact
+
+
+def test_zero_vectors_stay_zero():
+    codes, scale = quantize(torch.zeros(2, 8), "int8")
+    assert (codes == 0).all() and torch.isfinite(scale).all()
+
+
+@pytest.mark.parametrize("kind", [None, "int8", "fp8"])
+def test_measured_bytes_are_the_tensors_and_match_the_formula(kind):
+    s, rows, slots = shape(layers=3, kv_heads=2, head_dim=128), 5, 64
+    cache = KVCache(s, rows, slots, torch.bfloat16, "cpu", kind)
+    by_tensor = sum(t.numel() * t.element_size() for t in cache.k + cache.v + cache.k_scale + cache.v_scale if t is not None)
+    assert cache.nbytes() == by_tensor == rows * slots * bytes_per_token(s, torch.bfloat16, kind)
+    bf16 = rows * slots * bytes_per_token(s, torch.bfloat16, None)
+    if kind is not None:
+        # 128 one-byte codes + a 4-byte scale per token and head, against 128 x 2 bytes: 132 / 256
+        assert cache.nbytes() / bf16 == pytest.approx(132 / 256)
+        assert len([t for t in cache.k_scale + cache.v_scale if t is not None]) == 2 * 3
+
+
+def test_reorder_moves_codes_and_scales_together():
+    cache = KVCache(shape(), 4, 16, torch.float32, "cpu", "int8")
+    for t in cache.tensors():
+        t.copy_(torch.arange(4).view(4, *[1] * (t.dim() - 1)).expand_as(t))  # row r holds r
+    parents = torch.tensor([2, 2, 0])
+    cache.reorder(parents)
+    for t in cache.tensors():
+        assert [int(t[r].flatten()[0]) for r in range(4)] == [2, 2, 0, 3]
+
+
+def test_unknown_kind_is_one_clear_error():
+    with pytest.raises(ValueError, match="KV cache kind 'int4'"):
+        KVCache(shape(), 1, 16, torch.float32, "cpu", "int4")
+
+
+def test_kv_cache_dtype_is_validated():
+    from infercomp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="kv_cache_dtype"):
+        load_config("example", overrides={"kv_cache_dtype": "int4"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedded pair on the fast engine (float32 on CPU).
+
+
+def fast_engine(**overrides):
+    base = dict(prompts=PROMPTS, num_completions=4, batch_size=4, max_new_tokens=NEW, temperature=0.0)
+    cfg = load_config("example", embedded=True, overrides={**base, "dtype": "float32", **overrides})
+    engine = Engine.load(cfg, need_assistant=True)
+    assert type(engine).__name__ == "FastEngine", engine.settings.notes
+    return engine
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return fast_engine()
+
+
+def agreement(want_rows, got_rows) -> float:
+    """Share of the tokens that match at the same position, over both rows' lengths."""
+    same = total = 0
+    for a, b in zip(want_rows, got_rows, strict=True):
+        same += sum(x == y for x, y in zip(a.token_ids, b.token_ids, strict=False))
+        total += max(len(a.token_ids), len(b.token_ids))
+    return same / total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["int8", "fp8"])
+def test_greedy_agrees_with_the_model_dtype_cache(plain, kind):
+    quant = fast_engine(cache_implementation="quantized", kv_cache_dtype=kind)
+    assert quant.kv_kind == kind and quant.settings.cache_implementation == "quantized"
+    assert any(f"{kind} keys and values" in n for n in quant.settings.notes)
+    index = [0, 1, 2, 0]
+    want, got = plain.generate(index, do_sample=False), quant.generate(index, do_sample=False)
+    rate = agreement(want.rows, got.rows)
+    assert rate >= AGREEMENT, f"{kind}: {rate:.3f} of greedy tokens agree"
+    # Measured bytes: the cache's tensors. float32 model: (hd codes + 4) / (4 hd) of the plain cache.
+    hd = plain.lean.shape.head_dim
+    assert got.kv_cache_bytes == quant.cache.nbytes()
+    assert quant.cache.nbytes() * 4 * hd == plain.cache.nbytes() * (hd + 4)
+    assert quant.kv_cache_bytes() == quant.cache.nbytes() + quant.draft_cache.nbytes()
+
+
+@pytest.mark.slow
+def test_beam_search_runs_over_the_int8_cache(plain):
+    quant = fast_engine(cache_implementation="quantized")
+    want = plain.generate([0], do_sample=False, num_beams=4, num_return_sequences=4)
+    got = quant.generate([0], do_sample=False, num_beams=4, num_return_sequences=4)
+    assert len(got.rows) == 4
+    # The best beam's tokens and score: reordering the cache must carry each row's scales along,
+    # or the beams read each other's keys at the wrong scale and the text falls apart.
+    assert agreement(want.rows[:1], got.rows[:1]) >= AGREEMENT
+    assert got.rows[0].score == pytest.approx(want.rows[0].score, abs=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["assistant", "prompt_lookup"])
+def test_speculative_over_the_int8_cache_is_its_own_greedy(source):
+    quant = fast_engine(cache_implementation="quantized", draft_source=source)
+    index = [2, 0, 1, 2]  # ragged: rejected drafts are rolled back by moving each row's length
+    want = quant.generate(index, do_sample=False)
+    got = quant.speculative(index, do_sample=False)
+    # Verify writes up to k+1 keys per round and keeps some; a kept key is quantized from the same
+    # vector as in plain decoding (up to float rounding between the two passes' shapes).
+    rate = agreement(want.rows, got.rows)
+    assert rate >= AGREEMENT, f"{source}: {rate:.3f}"
+    st = got.speculative
+    assert st.rounds > 0 and 0 <= st.accepted <= st.drafted
+    if source == "assistant":
+        assert st.accepted / st.drafted > 0.6
+        assert got.kv_cache_bytes == quant.cache.nbytes() + quant.draft_cache.nbytes()
+
+
+@pytest.mark.slow
+def test_long_prefill_in_row_groups_matches_the_one_block_prefill(plain, monkeypatch):
+    """Prompts of 16 tokens and more run the long-prompt path (one row per group, attention over the
+    block's own keys); float32 results equal the masked one-block path's token for token."""
+    index = [0, 1, 2]
+    want = plain.generate(index, do_sample=False)
+    monkeypatch.setattr(runtime, "LONG_PREFILL", 16)
+    monkeypatch.setattr(runtime, "PREFILL_TOKENS", 16)
+    calls = []
+    real = runtime._layers
+    monkeypatch.setattr(runtime, "_layers", lambda *a: calls.append(a[3].shape) or real(*a))
+    plain._steps.clear()  # the captured bodies hold the old path
+    got = plain.generate(index, do_sample=False)
+    plain._steps.clear()
+    assert [tuple(s) for s in calls[:3]] == [(1, 16)] * 3  # the prefill: three groups of one row
+    assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
+
+
+@pytest.mark.slow
+def test_maxbatch_recovers_after_running_out_of_memory(monkeypatch):
+    """A cache that cannot be allocated is out of memory; the search then tries smaller sizes on
+    the same engine, which must allocate again (not keep the size that failed)."""
+    from infercomp.fast import engine as fast_engine_module
+    from infercomp.maxbatch import find_max_batch
+
+    class Limited(KVCache):
+        def __init__(self, shape, rows, *args, **kwargs):
+            if rows > 5:
+                raise torch.OutOfMemoryError("test: more than 5 rows")
+            super().__init__(shape, rows, *args, **kwargs)
+
+    monkeypatch.setattr(fast_engine_module, "KVCache", Limited)
+    cfg = load_config(
+        "example",
+        embedded=True,
+        overrides=dict(prompts=PROMPTS[:1], max_new_tokens=3, dtype="float32", cache_implementation="quantized"),
+    )
+    found = find_max_batch(cfg, "batched", 16)
+    assert found["max_batch_size"] == 5
+    assert (8, False) in found["trials"] and (5, True) in found["trials"]
