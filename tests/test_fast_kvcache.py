@@ -202,3 +202,41 @@ def test_maxbatch_recovers_after_running_out_of_memory(monkeypatch):
     found = find_max_batch(cfg, "batched", 16)
     assert found["max_batch_size"] == 5
     assert (8, False) in found["trials"] and (5, True) in found["trials"]
+
+
+@pytest.mark.parametrize("kind", [None, "int8", "fp8"])
+@pytest.mark.parametrize("prefill", [False, True])
+def test_the_layer_traces_as_one_graph_for_every_kind(kind, prefill):
+    """On CUDA the layer function is compiled whole (fullgraph) and captured: a host sync or a
+    data-dependent shape in the cache's write or read would break the graph and fail here."""
+    from infercomp.fast.model import LayerWeights, attention_mask, layer_forward
+
+    torch.manual_seed(0)
+    s, hd, hidden = Shape(1, 4, 2, 16, 32, 10, 1e-6, 128), 16, 32
+    w = LayerWeights(
+        qkv=torch.randn(8 * hd, hidden) * 0.1,
+        qkv_bias=None,
+        o=torch.randn(hidden, 4 * hd) * 0.1,
+        gate_up=torch.randn(128, hidden) * 0.1,
+        down=torch.randn(hidden, 64) * 0.1,
+        norm_in=torch.ones(hidden),
+        norm_post=torch.ones(hidden),
+        q_norm=torch.ones(hd),
+        k_norm=torch.ones(hd),
+    )
+    b, q = 3, 8 if prefill else 1
+    x = torch.randn(b, q, hidden)
+    pos = torch.arange(q)[None].expand(b, q) + (0 if prefill else 5)
+    rows = torch.arange(b)[:, None].expand(b, q)
+    cos, sin = torch.ones(b, q, 1, hd), torch.zeros(b, q, 1, hd)
+    mask = None if prefill else attention_mask(pos, 64, s.groups)
+    caches = [KVCache(s, b, 64, torch.float32, "cpu", kind) for _ in range(2)]
+    torch._dynamo.reset()
+    compiled = torch.compile(layer_forward, fullgraph=True, dynamic=False, backend="aot_eager")
+    with torch.inference_mode():
+        want = layer_forward(x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s)
+        got = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s)
+    assert torch.equal(got, want)
+    assert all(torch.equal(a, c) for a, c in zip(caches[0].tensors(), caches[1].tensors(), strict=True))
+    written = caches[1].k[0][:, :, pos[0]]  # the new keys' slots hold codes, the others zeros
+    assert written.abs().sum() > 0 and caches[1].k[0].abs().sum() == written.abs().sum()

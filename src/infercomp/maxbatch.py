@@ -59,7 +59,7 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
 
     def fits(n: int) -> bool:
         try:
-            if hasattr(engine, "ensure_rows"):  # the fast engine sizes its cache per run: grow it
+            if hasattr(engine, "ensure_rows"):  # the fast engine sizes its cache per run: to n rows
                 engine.ensure_rows(n)
             method.run_call(engine, [0] * n)
             return True

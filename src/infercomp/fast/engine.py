@@ -93,9 +93,10 @@ class FastEngine(Engine):
         return Capacity(rows=rows, slots=slots, width=cfg.max_new_tokens + self.k_max + 2)
 
     def ensure_rows(self, rows: int) -> None:
-        """Grow the caches to `rows` rows (maxbatch: the cache is what a larger batch costs). Drops
-        the captured steps, which point at the old caches; they are captured again on use."""
-        if rows <= self.cap.rows:
+        """Size the caches for exactly `rows` rows (maxbatch: the cache is what a larger batch
+        costs, and a smaller trial after a failed larger one must not keep the larger cache).
+        Drops the captured steps, which point at the old caches; they are captured again on use."""
+        if rows == self.cap.rows:
             return
         self._steps.clear()
         self._states.clear()

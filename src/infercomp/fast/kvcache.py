@@ -47,14 +47,16 @@ def quantize(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def codes_as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Stored codes in the compute dtype, code x UNIT (exact), without their scales."""
+    """Stored codes in the compute dtype, code x UNIT (exact), without their scales: one new
+    tensor (scaled in place, so an eager step holds one copy, not two)."""
     if t.dtype == torch.uint8:  # fp8 bits
-        return t.view(FP8).to(dtype) * UNIT["fp8"]
-    return t.to(dtype) * UNIT["int8"]
+        return t.view(FP8).to(dtype).mul_(UNIT["fp8"])
+    return t.to(dtype).mul_(UNIT["int8"])
 
 
-def kind_of(k: torch.Tensor) -> str | None:
-    return {torch.int8: "int8", torch.uint8: "fp8"}.get(k.dtype)
+def kind_of(k: torch.Tensor) -> str:
+    """The quantized kind a cache tensor holds, from its storage dtype."""
+    return "int8" if k.dtype == torch.int8 else "fp8"
 
 
 class KVCache:
