@@ -41,7 +41,7 @@ KINDS = {
 
 
 def run_kind(name: str, args, reference: list[list[int]] | None) -> tuple[dict, list[list[int]] | None]:
-    overrides = {"engine": "fast", "max_new_tokens": args.new, **KINDS[name]}
+    overrides = {"engine": "fast", "max_new_tokens": args.new, "batch_size": args.rows, **KINDS[name]}
     fast = overrides["engine"] == "fast"
     if args.dtype:
         overrides["dtype"] = args.dtype

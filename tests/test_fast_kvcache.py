@@ -58,7 +58,9 @@ def test_zero_vectors_stay_zero():
 def test_measured_bytes_are_the_tensors_and_match_the_formula(kind):
     s, rows, slots = shape(layers=3, kv_heads=2, head_dim=128), 5, 64
     cache = KVCache(s, rows, slots, torch.bfloat16, "cpu", kind)
-    by_tensor = sum(t.numel() * t.element_size() for t in cache.k + cache.v + cache.k_scale + cache.v_scale if t is not None)
+    by_tensor = sum(
+        t.numel() * t.element_size() for t in cache.k + cache.v + cache.k_scale + cache.v_scale if t is not None
+    )
     assert cache.nbytes() == by_tensor == rows * slots * bytes_per_token(s, torch.bfloat16, kind)
     bf16 = rows * slots * bytes_per_token(s, torch.bfloat16, None)
     if kind is not None:

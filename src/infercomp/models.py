@@ -167,7 +167,7 @@ def resolve_settings(config) -> Settings:
     if cache == "offloaded" and not on_gpu:
         notes.append("cache_implementation 'offloaded' skipped: it needs a CUDA device; ran 'dynamic'")
         cache = "dynamic"
-    elif cache == "quantized" and getattr(config, "engine", "transformers") != "fast":  # the fast engine's own cache needs no package
+    elif cache == "quantized" and getattr(config, "engine", "transformers") != "fast":  # the fast one needs no package
         cache = _quantized_cache_or_dynamic(notes)
 
     fixed_length = config.fixed_length

@@ -202,7 +202,7 @@ def layer_forward(
     shape: Shape,
 ) -> torch.Tensor:
     b, q, _ = x.shape
-    h, kvh, hd, g = shape.heads, shape.kv_heads, shape.head_dim, shape.groups
+    h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
     qkv = F.linear(rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
