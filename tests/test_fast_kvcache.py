@@ -203,6 +203,7 @@ def test_maxbatch_recovers_after_running_out_of_memory(monkeypatch):
     )
     found = find_max_batch(cfg, "batched", 16)
     assert found["max_batch_size"] == 5
+    assert (found["engine"], found["cache_implementation"], found["kv_cache_dtype"]) == ("fast", "quantized", "int8")
     assert (8, False) in found["trials"] and (5, True) in found["trials"]
 
 

@@ -76,6 +76,9 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
         "max_batch_size": best,
         "limit": limit,
         "device": engine.settings.device,
+        "engine": engine.settings.engine,
+        "cache_implementation": engine.settings.cache_implementation,
+        "kv_cache_dtype": getattr(engine, "kv_kind", None),  # the fast engine's quantized cache kind
         "max_new_tokens": config.max_new_tokens,
         "trials": trials,
         "note": note,
