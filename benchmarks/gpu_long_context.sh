@@ -7,6 +7,9 @@
 #     limit). The search tries a dozen batch sizes, each a new shape: it runs with
 #     INFERCOMP_FAST_EAGER=1 (no compiling or capture per size; the cache, the largest cost per
 #     row, is the same tensors either way).
+# Step 1 runs eagerly too (its step times are eager ones, labelled so in "compile"); SPEED=1 adds
+# the model-dtype and int8 kinds compiled and captured (long_context_speed.jsonl: the real step
+# time per kind; each kind compiles its prefill and decode shapes first, a minute or two each).
 # fp8 holds the same bytes as int8; its maxbatch runs with FP8=1. REF=1 adds the reference
 # engine's kinds (dynamic, quanto's quantized) through maxbatch beside them.
 # Usage (repository root, GPU machine, src/ on PYTHONPATH or infercomp installed):
@@ -16,6 +19,7 @@ set -u
 OUT=${OUT:-results/gpu_long_context}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this tree, whatever is installed
 LIMIT=${LIMIT:-256}       # largest batch maxbatch tries (int8 is expected near 200 on an 80 GB card)
 SECONDS_EACH=${SECONDS_EACH:-200}  # per maxbatch search
 "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/maxbatch.txt"
@@ -32,6 +36,11 @@ for setting in $kinds; do
     --set "$setting" $extra --set max_new_tokens=16 --limit "$LIMIT" 2>>"$OUT/stderr.txt" | tee -a "$OUT/maxbatch.txt"
   [ "${PIPESTATUS[0]}" = 124 ] && echo "FAILED: over ${SECONDS_EACH}s" | tee -a "$OUT/maxbatch.txt"
 done
+if [ "${SPEED:-0}" = 1 ]; then
+  timeout 400 "$PY" benchmarks/kv_cache_kinds.py --config long_context --rows 16 --new 64 --kinds model,int8 \
+    --out "$OUT/long_context_speed.jsonl" 2>>"$OUT/stderr.txt"
+  [ $? = 124 ] && echo "kv_cache_kinds.py (captured): over 400 s" | tee -a "$OUT/maxbatch.txt"
+fi
 if [ "${REF:-0}" = 1 ]; then
   for setting in "cache_implementation=dynamic" "cache_implementation=quantized"; do
     echo "== long_context maxbatch, reference engine, $setting" | tee -a "$OUT/maxbatch.txt"
