@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from infercomp.config import load_config  # noqa: E402
+from infercomp.config import load_config, parse_override  # noqa: E402
 from infercomp.engine import Engine  # noqa: E402
 from infercomp.fast.kvcache import bytes_per_token  # noqa: E402
 from infercomp.quality import Scored, common_prefix, perplexities  # noqa: E402
@@ -45,13 +45,15 @@ def run_kind(name: str, args, reference: list[list[int]] | None) -> tuple[dict, 
     fast = overrides["engine"] == "fast"
     if args.dtype:
         overrides["dtype"] = args.dtype
+    overrides.update(parse_override(text) for text in args.set)
     cfg = load_config(args.config, overrides=overrides, embedded=args.embedded)
     cuda = torch.cuda.is_available()
     engine = Engine.load(cfg, need_assistant=False)
     if fast and type(engine).__name__ != "FastEngine":
         return {"kind": name, "error": f"the fast engine did not run: {engine.settings.notes}"}, None
     index = [i % len(cfg.prompts) for i in range(args.rows)]
-    engine.generate(index, do_sample=False)  # compile and capture this shape, outside the timing
+    if cuda:
+        engine.generate(index, do_sample=False)  # compile and capture this shape, outside the timing
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     out = engine.generate(index, do_sample=False)
@@ -105,6 +107,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=16)
     ap.add_argument("--new", type=int, default=16)
     ap.add_argument("--kinds", default="model,int8,fp8")
+    ap.add_argument("--set", action="append", default=[], help="key=value config override, as on the CLI")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     reference, base = None, {}  # the model-dtype kind's tokens and record (run it first)

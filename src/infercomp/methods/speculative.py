@@ -37,7 +37,9 @@ class Speculative(Method):
 
     def skip_reason(self, engine) -> str | None:
         cache = engine.settings.cache_implementation
-        if self.drafts(engine) and cache not in ("dynamic", "static"):
+        fast = getattr(engine.settings, "engine", "transformers") == "fast"
+        own = ("dynamic", "static", "quantized") if fast else ("dynamic", "static")
+        if self.drafts(engine) and cache not in own:  # the fast engine drafts over its quantized cache too
             return CACHE_REASON.format(cache=cache)
         return None
 
