@@ -246,3 +246,23 @@ def test_the_layer_traces_as_one_graph_for_every_kind(kind, prefill):
     assert all(torch.equal(a, c) for a, c in zip(caches[0].tensors(), caches[1].tensors(), strict=True))
     written = caches[1].k[0][:, :, pos[0]]  # the new keys' slots hold codes, the others zeros
     assert written.abs().sum() > 0 and caches[1].k[0].abs().sum() == written.abs().sum()
+
+
+def test_quantized_cache_needs_no_package_on_the_fast_engine_only():
+    """The fast engine's quantized cache is its own; where the reference engine runs instead, its
+    quantized cache needs optimum-quanto (or hqq), and without it the run says so and runs dynamic."""
+    from infercomp.models import _has, reference_cache, resolve_settings
+
+    fast = resolve_settings(load_config("example", overrides={"cache_implementation": "quantized", "device": "cpu"}))
+    assert fast.cache_implementation == "quantized"
+    ref = resolve_settings(
+        load_config(
+            "example", overrides={"cache_implementation": "quantized", "device": "cpu", "engine": "transformers"}
+        )
+    )
+    reference_cache(fast)  # the fast engine could not run these models: the reference engine's rule applies
+    if _has("optimum.quanto") or _has("hqq"):
+        assert ref.cache_implementation == fast.cache_implementation == "quantized"
+    else:
+        assert ref.cache_implementation == fast.cache_implementation == "dynamic"
+        assert any("'quantized' skipped" in n for n in fast.notes)
