@@ -17,6 +17,7 @@ import torch
 from infercomp.engine import CallOutput, Engine, Row
 from infercomp.fast.beam import BeamState, beam_bodies
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
+from infercomp.fast.kvcache import kind_for
 from infercomp.fast.model import LeanModel
 from infercomp.fast.runtime import KVCache, Runtime
 from infercomp.fast.sampling import Choice
@@ -74,7 +75,7 @@ class FastEngine(Engine):
             fixed_length=self.settings.fixed_length,
         )
         self.cap = self._capacity()
-        self.kv_kind = kv_kind(self.settings, cfg)
+        self.kv_kind = kind_for(self.settings, cfg)
         self.cache = self._new_cache(self.lean, self.cap.rows)
         self.draft_cache = self._new_cache(self.lean_draft, self.cap.rows) if self.lean_draft is not None else None
         self._steps: dict[tuple, Any] = {}
@@ -387,13 +388,6 @@ def _prefill_only(rt, model, cache, st, ids):
         forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None], prefill=True)
 
     return body
-
-
-def kv_kind(settings, config) -> str | None:
-    """The cache's element kind: None (the model dtype), or "int8" / "fp8" for a quantized cache."""
-    if settings.cache_implementation != "quantized":
-        return None
-    return getattr(config, "kv_cache_dtype", "int8")
 
 
 def _choice(kwargs: dict[str, Any]) -> Choice:

@@ -99,6 +99,13 @@ class KVCache:
             t[:b].copy_(t.index_select(0, parents))
 
 
+def kind_for(settings, config) -> str | None:
+    """The cache kind a run asks for: None (the model dtype), or "int8" / "fp8" (quantized)."""
+    if settings.cache_implementation != "quantized":
+        return None
+    return getattr(config, "kv_cache_dtype", "int8")
+
+
 def bytes_per_token(shape, dtype: torch.dtype, kind: str | None) -> int:
     """K and V of one token over all layers: the cross-check for KVCache.nbytes()."""
     per_value = torch.empty((), dtype=dtype).element_size() if kind is None else 1
