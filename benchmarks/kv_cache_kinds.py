@@ -35,6 +35,7 @@ KINDS = {
     "model": {"cache_implementation": "static"},  # the model dtype (the fast engine's own cache)
     "int8": {"cache_implementation": "quantized", "kv_cache_dtype": "int8"},
     "fp8": {"cache_implementation": "quantized", "kv_cache_dtype": "fp8"},
+    "offloaded": {"cache_implementation": "offloaded"},  # host memory (CUDA only)
     # the reference engine in the model dtype: how far two engines' roundings alone move greedy text
     "reference": {"engine": "transformers", "cache_implementation": "dynamic"},
 }
@@ -77,6 +78,8 @@ def run_kind(name: str, args, reference: list[list[int]] | None) -> tuple[dict, 
         rec["kv_formula_bytes"] = bytes_per_token(shape, engine.lean.dtype, engine.kv_kind) * cap.rows * cap.slots
         rec["kv_bytes_per_row"] = out.kv_cache_bytes // cap.rows
         rec["weights_bytes"] = engine.lean.weight_bytes()
+        if hasattr(engine.cache, "device_nbytes"):  # offloaded: the part held on the device
+            rec["kv_device_bytes"] = engine.cache.device_nbytes()
     if reference is not None:
         same = sum(sum(x == y for x, y in zip(a, b, strict=False)) for a, b in zip(reference, tokens, strict=True))
         total = sum(max(len(a), len(b)) for a, b in zip(reference, tokens, strict=True))

@@ -192,13 +192,12 @@ def test_maxbatch_recovers_after_running_out_of_memory(monkeypatch):
     from infercomp.fast import engine as fast_engine_module
     from infercomp.maxbatch import find_max_batch
 
-    class Limited(KVCache):
-        def __init__(self, shape, rows, *args, **kwargs):
-            if rows > 5:
-                raise torch.OutOfMemoryError("test: more than 5 rows")
-            super().__init__(shape, rows, *args, **kwargs)
+    def limited(shape, rows, *args):
+        if rows > 5:
+            raise torch.OutOfMemoryError("test: more than 5 rows")
+        return kvcache.make_cache(shape, rows, *args)
 
-    monkeypatch.setattr(fast_engine_module, "KVCache", Limited)
+    monkeypatch.setattr(fast_engine_module, "make_cache", limited)
     cfg = load_config(
         "example",
         embedded=True,
@@ -266,3 +265,65 @@ def test_quantized_cache_needs_no_package_on_the_fast_engine_only():
     else:
         assert ref.cache_implementation == fast.cache_implementation == "dynamic"
         assert any("'quantized' skipped" in n for n in fast.notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The offloaded cache (host memory, streamed through two device buffers): on CPU its bookkeeping
+# (staging, write-back of a prefill's rows, beam permutation) with the same arithmetic as the
+# plain cache, so float32 results are equal.
+
+
+def use_cache_kind(engine, kind):
+    """Swap an engine's caches for another kind (resolve_settings sends "offloaded" on CPU to
+    the plain cache, so the tests build it directly)."""
+    engine.kv_kind = kind
+    engine._steps.clear()
+    engine._states.clear()
+    engine.cache = engine._new_cache(engine.lean, engine.cap.rows)
+    engine.draft_cache = engine._new_cache(engine.lean_draft, engine.cap.rows)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def offloaded():
+    return use_cache_kind(fast_engine(), "offloaded")
+
+
+def test_offloaded_cache_holds_every_layer_on_the_host_and_two_on_the_device():
+    from infercomp.fast.offload import OffloadedKVCache
+
+    s, rows, slots = shape(layers=6, kv_heads=2, head_dim=8), 3, 16
+    cache = kvcache.make_cache(s, rows, slots, torch.float32, "cpu", "offloaded")
+    assert isinstance(cache, OffloadedKVCache)
+    per_layer = rows * slots * bytes_per_token(shape(layers=1, kv_heads=2, head_dim=8), torch.float32, None)
+    assert cache.device_nbytes() == 2 * per_layer  # two buffers of K and V
+    assert cache.nbytes() == 6 * per_layer + 2 * per_layer
+
+
+@pytest.mark.slow
+def test_offloaded_greedy_beams_and_speculative_equal_the_plain_cache(plain, offloaded):
+    index = [0, 1, 2, 0]
+    want = plain.generate(index, do_sample=False)
+    got = offloaded.generate(index, do_sample=False)
+    assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
+    assert got.kv_cache_bytes == offloaded.cache.nbytes()
+    beams_want = plain.generate([2], do_sample=False, num_beams=4, num_return_sequences=4)
+    beams_got = offloaded.generate([2], do_sample=False, num_beams=4, num_return_sequences=4)
+    assert [r.token_ids for r in beams_got.rows] == [r.token_ids for r in beams_want.rows]
+    assert [r.score for r in beams_got.rows] == pytest.approx([r.score for r in beams_want.rows], abs=1e-5)
+    for source in ("assistant", "prompt_lookup"):
+        offloaded.config = offloaded.config.model_copy(update={"draft_source": source})
+        spec = offloaded.speculative(index, do_sample=False)
+        assert [r.token_ids for r in spec.rows] == [r.token_ids for r in want.rows], source
+
+
+@pytest.mark.slow
+def test_offloaded_long_prefill_writes_back_each_group(plain, offloaded, monkeypatch):
+    index = [0, 1, 2]
+    want = plain.generate(index, do_sample=False)
+    monkeypatch.setattr(runtime, "LONG_PREFILL", 16)
+    monkeypatch.setattr(runtime, "PREFILL_TOKENS", 16)
+    offloaded._steps.clear()
+    got = offloaded.generate(index, do_sample=False)
+    offloaded._steps.clear()
+    assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]

@@ -5,6 +5,7 @@ its step time is Python and kernel-launch overhead. This engine runs the same me
 memory-bandwidth limit:
   model.py        a lean Llama/Qwen forward pass over the loaded weights (fused projections)
   kvcache.py      the static KV cache: model dtype, or int8 / fp8 codes with their scales
+  offload.py      the offloaded KV cache: host memory, streamed through two device layers
   runtime.py      the compiled layer function, CUDA-graph capture, the forward pass
   sampling.py     greedy / temperature / top-k / top-p choice on the device
   decode.py       prefill (length buckets) and the plain decode loop
@@ -16,8 +17,8 @@ memory-bandwidth limit:
 from __future__ import annotations
 
 # The fast engine's own static cache serves "dynamic" and "static"; "quantized" is its int8 / fp8
-# cache (kvcache.py). "offloaded" (host memory) runs on the reference engine.
-FAST_CACHES = ("dynamic", "static", "quantized")
+# cache (kvcache.py), "offloaded" its host-memory cache (offload.py; CUDA only, as everywhere).
+FAST_CACHES = ("dynamic", "static", "quantized", "offloaded")
 
 
 def fast_unavailable_reason(engine) -> str | None:
@@ -60,7 +61,12 @@ def build_fast_engine(ref):
     apply(fast, [lean for lean in (fast.lean, fast.lean_draft) if lean is not None])
     fast.settings.engine = "fast"
     fast.settings.compile = fast.record()
-    if fast.kv_kind is not None:
+    if fast.kv_kind == "offloaded":
+        fast.settings.notes.append(
+            "engine 'fast' offloaded KV cache: every layer in pinned host memory, streamed through two "
+            "device layer buffers one layer ahead on a side stream (a step moves the cache both ways)"
+        )
+    elif fast.kv_kind is not None:
         fast.settings.notes.append(
             f"engine 'fast' quantized KV cache: {fast.kv_kind} keys and values, one float32 scale per token and KV head"
         )

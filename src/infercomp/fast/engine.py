@@ -17,7 +17,7 @@ import torch
 from infercomp.engine import CallOutput, Engine, Row
 from infercomp.fast.beam import BeamState, beam_bodies
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
-from infercomp.fast.kvcache import kind_for
+from infercomp.fast.kvcache import kind_for, make_cache
 from infercomp.fast.model import LeanModel
 from infercomp.fast.runtime import KVCache, Runtime
 from infercomp.fast.sampling import Choice
@@ -112,7 +112,7 @@ class FastEngine(Engine):
         self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
 
     def _new_cache(self, lean: LeanModel, rows: int) -> KVCache:
-        return KVCache(lean.shape, rows, self.cap.slots, lean.dtype, self.device, self.kv_kind)
+        return make_cache(lean.shape, rows, self.cap.slots, lean.dtype, self.device, self.kv_kind)
 
     def kv_cache_bytes(self) -> int:
         return self.cache.nbytes() + (self.draft_cache.nbytes() if self.draft_cache is not None else 0)

@@ -98,12 +98,37 @@ class KVCache:
         for t in self.tensors():
             t[:b].copy_(t.index_select(0, parents))
 
+    # A forward pass calls these around its layers; an offloaded cache moves layers in them.
+    def begin(self, written: slice | None) -> None:
+        pass
+
+    def before(self, i: int) -> None:
+        pass
+
+    def after(self, i: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
 
 def kind_for(settings, config) -> str | None:
-    """The cache kind a run asks for: None (the model dtype), or "int8" / "fp8" (quantized)."""
+    """The cache kind a run asks for: None (the model dtype), "int8" / "fp8" (quantized), or
+    "offloaded" (host memory, fast.offload)."""
+    if settings.cache_implementation == "offloaded":
+        return "offloaded"
     if settings.cache_implementation != "quantized":
         return None
     return getattr(config, "kv_cache_dtype", "int8")
+
+
+def make_cache(shape, rows: int, slots: int, dtype, device, kind: str | None):
+    """The cache of a kind: KVCache, or OffloadedKVCache for "offloaded"."""
+    if kind == "offloaded":
+        from infercomp.fast.offload import OffloadedKVCache
+
+        return OffloadedKVCache(shape, rows, slots, dtype, device)
+    return KVCache(shape, rows, slots, dtype, device, kind)
 
 
 def bytes_per_token(shape, dtype: torch.dtype, kind: str | None) -> int:

@@ -130,25 +130,32 @@ def forward(
         step = max(1, PREFILL_TOKENS // q)
         parts = []
         for r in range(0, b, step):
-            part = _layers(rt, model, cache, ids[r : r + step], pos[r : r + step], rows[r : r + step], None)
+            part = _layers(
+                rt, model, cache, ids[r : r + step], pos[r : r + step], rows[r : r + step], None, slice(r, r + step)
+            )
             parts.append(part if out_index is None else _pick(part, out_index[r : r + step]))
         x = torch.cat(parts)  # (B, n, hidden)
     else:
         mask = attention_mask(pos, visible or cache.slots, model.shape.groups)
-        x = _layers(rt, model, cache, ids, pos, rows, mask)
+        x = _layers(rt, model, cache, ids, pos, rows, mask, slice(0, b) if prefill else None)
         if out_index is not None:
             x = _pick(x, out_index)
     x = rms_norm(x, model.norm, model.shape.eps)
     return torch.nn.functional.linear(x, model.head).float()
 
 
-def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask) -> torch.Tensor:
-    """Embedding and every layer (writing the cache): hidden states (B, q, hidden)."""
+def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
+    """Embedding and every layer (writing the cache): hidden states (B, q, hidden). written: the
+    cache rows a prefill writes without reading others (None: a step over rows already there)."""
     cos_t, sin_t = model.rope_tables(cache.slots)
     cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
     x = torch.nn.functional.embedding(ids, model.embed)  # (B, q, hidden)
+    cache.begin(written)
     for i, w in enumerate(model.layers):
+        cache.before(i)
         x = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
+        cache.after(i)
+    cache.end()
     return x
 
 
