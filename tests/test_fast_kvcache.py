@@ -302,9 +302,13 @@ def test_offloaded_cache_holds_every_layer_on_the_host_and_two_on_the_device():
 
 @pytest.mark.slow
 def test_offloaded_greedy_beams_and_speculative_equal_the_plain_cache(plain, offloaded):
+    from infercomp.methods import get_method
+
     index = [0, 1, 2, 0]
     want = plain.generate(index, do_sample=False)
     got = offloaded.generate(index, do_sample=False)
+    offloaded.settings.cache_implementation = "offloaded"
+    assert get_method("batched_speculative").skip_reason(offloaded) is None
     assert [r.token_ids for r in got.rows] == [r.token_ids for r in want.rows]
     assert got.kv_cache_bytes == offloaded.cache.nbytes()
     beams_want = plain.generate([2], do_sample=False, num_beams=4, num_return_sequences=4)

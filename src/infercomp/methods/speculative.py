@@ -38,8 +38,10 @@ class Speculative(Method):
     def skip_reason(self, engine) -> str | None:
         cache = engine.settings.cache_implementation
         fast = getattr(engine.settings, "engine", "transformers") == "fast"
-        own = ("dynamic", "static", "quantized") if fast else ("dynamic", "static")
-        if self.drafts(engine) and cache not in own:  # the fast engine drafts over its quantized cache too
+        from infercomp.fast import FAST_CACHES
+
+        own = FAST_CACHES if fast else ("dynamic", "static")  # the fast engine drafts over each of its kinds
+        if self.drafts(engine) and cache not in own:
             return CACHE_REASON.format(cache=cache)
         return None
 
