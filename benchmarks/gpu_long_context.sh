@@ -39,7 +39,7 @@ for setting in $kinds; do
   [ "${PIPESTATUS[0]}" = 124 ] && echo "FAILED: over ${SECONDS_EACH}s" | tee -a "$OUT/maxbatch.txt"
 done
 if [ "${SPEED:-0}" = 1 ]; then
-  timeout 400 "$PY" benchmarks/kv_cache_kinds.py --config long_context --rows 16 --new 64 --kinds model,int8,offloaded \
+  timeout 400 "$PY" benchmarks/kv_cache_kinds.py --config long_context --rows 16 --new 32 --kinds model,int8,offloaded \
     --out "$OUT/long_context_speed.jsonl" 2>>"$OUT/stderr.txt"
   [ $? = 124 ] && echo "kv_cache_kinds.py (captured): over 400 s" | tee -a "$OUT/maxbatch.txt"
 fi

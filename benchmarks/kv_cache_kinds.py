@@ -53,7 +53,7 @@ def run_kind(name: str, args, reference: list[list[int]] | None) -> tuple[dict, 
     if fast and type(engine).__name__ != "FastEngine":
         return {"kind": name, "error": f"the fast engine did not run: {engine.settings.notes}"}, None
     index = [i % len(cfg.prompts) for i in range(args.rows)]
-    if cuda:
+    if cuda and getattr(getattr(engine, "rt", None), "capture", True):
         engine.generate(index, do_sample=False)  # compile and capture this shape, outside the timing
     if cuda:
         torch.cuda.reset_peak_memory_stats()
