@@ -9,7 +9,7 @@
 #     INFERCOMP_FAST_EAGER=1 (no compiling or capture per size; the cache, the largest cost per
 #     row, is the same tensors either way).
 # Step 1 runs eagerly too (its step times are eager ones, labelled so in "compile"); SPEED=1 adds
-# the model-dtype and int8 kinds compiled and captured (long_context_speed.jsonl: the real step
+# the model-dtype, int8 and offloaded kinds compiled and captured (long_context_speed.jsonl: the step
 # time per kind; each kind compiles its prefill and decode shapes first, a minute or two each).
 # The offloaded cache's rows are bounded by pinned host memory, not the GPU: no maxbatch for it here.
 # fp8 holds the same bytes as int8; its maxbatch runs with FP8=1. REF=1 adds the reference
