@@ -5,7 +5,7 @@
 # limit; failures are printed with their error, like the numbers.
 # With LONG=1, then the long_context preset (about 3,900-token prompts, 16 new tokens) through
 # `maxbatch` on the reference engine: the largest batch per KV-cache kind with bf16 weights, and
-# with int4 weights (its KV-cache kinds on the fast engine are not built yet).
+# with int4 weights (the fast engine's KV-cache kinds: benchmarks/gpu_long_context.sh).
 # Usage (repository root, GPU machine, src/ on PYTHONPATH or infercomp installed):
 #   OUT=/some/dir bash benchmarks/gpu_quantization.sh          # 18 runs, about a minute each
 #   OUT=/some/dir LONG=1 bash benchmarks/gpu_quantization.sh   # plus the long-context search

@@ -59,6 +59,9 @@ class Config(BaseModel):
     use_flash_attention: bool = True
     use_speculative_decoding: bool = False
     cache_implementation: Literal["dynamic", "static", "offloaded", "quantized"] = "dynamic"
+    # The fast engine's quantized cache: one byte per value, int8 or fp8 (e4m3), with a scale per
+    # token and KV head (the reference engine's "quantized" is transformers' quanto int4 cache).
+    kv_cache_dtype: Literal["int8", "fp8"] = "int8"
     num_assistant_tokens: int = Field(5, ge=1, le=64)
     adaptive_draft: bool = False  # tune the draft length from measured acceptance and cost
     draft_source: Literal["assistant", "prompt_lookup"] = "assistant"

@@ -59,7 +59,7 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
 
     def fits(n: int) -> bool:
         try:
-            if hasattr(engine, "ensure_rows"):  # the fast engine sizes its cache per run: grow it
+            if hasattr(engine, "ensure_rows"):  # the fast engine sizes its cache per run: to n rows
                 engine.ensure_rows(n)
             method.run_call(engine, [0] * n)
             return True
@@ -76,6 +76,9 @@ def find_max_batch(config: Config, method_name: str, limit: int) -> dict:
         "max_batch_size": best,
         "limit": limit,
         "device": engine.settings.device,
+        "engine": engine.settings.engine,
+        "cache_implementation": engine.settings.cache_implementation,
+        "kv_cache_dtype": getattr(engine, "kv_kind", None),  # the fast engine's quantized cache kind
         "max_new_tokens": config.max_new_tokens,
         "trials": trials,
         "note": note,

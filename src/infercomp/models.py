@@ -116,6 +116,19 @@ def _has(module: str) -> bool:
         return False
 
 
+def _quantized_cache_or_dynamic(notes: list[str]) -> str:
+    if _has("optimum.quanto") or _has("hqq"):
+        return "quantized"
+    notes.append(f"cache_implementation 'quantized' skipped: needs optimum-quanto ({QUANT_HINT}); ran 'dynamic'")
+    return "dynamic"
+
+
+def reference_cache(settings: Settings) -> None:
+    """The fast engine could not run: the reference engine's cache kind is what runs, noted."""
+    if settings.cache_implementation == "quantized":
+        settings.cache_implementation = _quantized_cache_or_dynamic(settings.notes)
+
+
 def resolve_settings(config) -> Settings:
     """Decide once what the config's switches mean on this machine, noting every fallback."""
     import torch
@@ -155,9 +168,8 @@ def resolve_settings(config) -> Settings:
     if cache == "offloaded" and not on_gpu:
         notes.append("cache_implementation 'offloaded' skipped: it needs a CUDA device; ran 'dynamic'")
         cache = "dynamic"
-    elif cache == "quantized" and not (_has("optimum.quanto") or _has("hqq")):
-        notes.append(f"cache_implementation 'quantized' skipped: needs optimum-quanto ({QUANT_HINT}); ran 'dynamic'")
-        cache = "dynamic"
+    elif cache == "quantized" and getattr(config, "engine", "transformers") != "fast":  # the fast one needs no package
+        cache = _quantized_cache_or_dynamic(notes)
 
     fixed_length = config.fixed_length
     if config.load_format == "random" and not fixed_length:

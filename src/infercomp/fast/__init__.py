@@ -4,7 +4,9 @@ The reference engine runs stock `generate()` and a host-driven draft-and-verify 
 its step time is Python and kernel-launch overhead. This engine runs the same methods near the
 memory-bandwidth limit:
   model.py        a lean Llama/Qwen forward pass over the loaded weights (fused projections)
-  runtime.py      the static KV cache, the compiled layer function, CUDA-graph capture
+  kvcache.py      the static KV cache: model dtype, or int8 / fp8 codes with their scales
+  offload.py      the offloaded KV cache: host memory, streamed through two device layers
+  runtime.py      the compiled layer function, CUDA-graph capture, the forward pass
   sampling.py     greedy / temperature / top-k / top-p choice on the device
   decode.py       prefill (length buckets) and the plain decode loop
   beam.py         beam search (transformers' algorithm) on the device
@@ -16,7 +18,7 @@ memory-bandwidth limit:
 
 from __future__ import annotations
 
-FAST_CACHES = ("dynamic", "static")  # the fast engine's own static cache serves both requests
+from infercomp.fast.kvcache import FAST_CACHES
 
 
 def fast_unavailable_reason(engine) -> str | None:
@@ -43,11 +45,13 @@ def fast_unavailable_reason(engine) -> str | None:
 def build_fast_engine(ref):
     """The fast engine over the reference engine's models, or the reference engine itself with a
     note saying why the fast one could not run."""
+    from infercomp.models import reference_cache
     from infercomp.quantize import apply
 
     reason = fast_unavailable_reason(ref)
     if reason is not None:
         ref.settings.notes.append(f"engine 'fast' not used: {reason}; ran the reference engine ('transformers')")
+        reference_cache(ref.settings)  # the reference engine's quantized cache needs its own package
         apply(ref)  # the reference engine quantizes its modules (its load left that to us)
         return ref
     from infercomp.fast.engine import FastEngine
@@ -57,6 +61,15 @@ def build_fast_engine(ref):
     apply(fast, [lean for lean in (fast.lean, fast.lean_draft) if lean is not None])
     fast.settings.engine = "fast"
     fast.settings.compile = fast.record()
+    if fast.kv_kind == "offloaded":
+        fast.settings.notes.append(
+            "engine 'fast' offloaded KV cache: every layer in pinned host memory, streamed through two "
+            "device layer buffers one layer ahead on a side stream (a step moves the cache both ways)"
+        )
+    elif fast.kv_kind is not None:
+        fast.settings.notes.append(
+            f"engine 'fast' quantized KV cache: {fast.kv_kind} keys and values, one float32 scale per token and KV head"
+        )
     if fast.settings.cache_implementation == "dynamic":
         fast.settings.notes.append(
             "engine 'fast' keeps its own static per-row KV cache, sized once for the plan's largest call"

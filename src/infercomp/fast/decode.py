@@ -81,7 +81,7 @@ def prefill_body(rt: Runtime, model, cache: KVCache, state: RowState, ids: torch
     suppress = lim.eos if lim.fixed_length else None
 
     def body() -> None:
-        logits = forward(rt, model, cache, ids, pos, row_ids, (state.lens - 1)[:, None])[:, 0]  # (B, vocab)
+        logits = forward(rt, model, cache, ids, pos, row_ids, (state.lens - 1)[:, None], prefill=True)[:, 0]
         state.count.zero_()
         state.done.zero_()
         state.pos.copy_(state.lens)

@@ -19,6 +19,7 @@ from infercomp.engine import Engine
 from infercomp.fast.beam import BeamState, beam_bodies
 from infercomp.fast.clock import Clock
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
+from infercomp.fast.kvcache import FAST_CACHES, kind_for, make_cache
 from infercomp.fast.model import LeanModel
 from infercomp.fast.options import choice_of, unsupported_reason
 from infercomp.fast.runtime import KVCache, Runtime
@@ -37,6 +38,8 @@ class Capacity:
 
 class FastEngine(Engine):
     """An Engine whose calls run on the fast path. Built from a loaded reference engine."""
+
+    speculative_caches = FAST_CACHES  # speculation drafts and verifies over every cache kind here
 
     def __init__(self, ref: Engine, compile_layers: bool = True):
         super().__init__(
@@ -58,11 +61,9 @@ class FastEngine(Engine):
             fixed_length=self.settings.fixed_length,
         )
         self.cap = self._capacity()
-        self.cache = KVCache(self.lean.shape, self.cap.rows, self.cap.slots, self.lean.dtype, device)
-        self.draft_cache = None
-        if self.lean_draft is not None:
-            d = self.lean_draft
-            self.draft_cache = KVCache(d.shape, self.cap.rows, self.cap.slots, d.dtype, device)
+        self.kv_kind = kind_for(self.settings, cfg)
+        self.cache = self._new_cache(self.lean, self.cap.rows)
+        self.draft_cache = self._new_cache(self.lean_draft, self.cap.rows) if self.lean_draft is not None else None
         self._steps: dict[tuple, Any] = {}
         self._states: dict[tuple, Any] = {}
         self.compile_s = 0.0
@@ -79,19 +80,25 @@ class FastEngine(Engine):
         return Capacity(rows=rows, slots=slots, width=cfg.max_new_tokens + self.k_max + 2)
 
     def ensure_rows(self, rows: int) -> None:
-        """Grow the caches to `rows` rows (maxbatch: the cache is what a larger batch costs). Drops
-        the captured steps, which point at the old caches; they are captured again on use."""
-        if rows <= self.cap.rows:
+        """Size the caches for exactly `rows` rows (maxbatch: the cache is what a larger batch
+        costs, and a smaller trial after a failed larger one must not keep the larger cache).
+        Drops the captured steps, which point at the old caches; they are captured again on use."""
+        if rows == self.cap.rows:
             return
         self._steps.clear()
         self._states.clear()
         self.cache = self.draft_cache = None
         self.free()
-        self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
-        self.cache = KVCache(self.lean.shape, rows, self.cap.slots, self.lean.dtype, self.device)
+        # No rows until both caches exist: after running out of memory here, the next call of
+        # any size allocates again.
+        self.cap = Capacity(rows=0, slots=self.cap.slots, width=self.cap.width)
+        self.cache = self._new_cache(self.lean, rows)
         if self.lean_draft is not None:
-            d = self.lean_draft
-            self.draft_cache = KVCache(d.shape, rows, self.cap.slots, d.dtype, self.device)
+            self.draft_cache = self._new_cache(self.lean_draft, rows)
+        self.cap = Capacity(rows=rows, slots=self.cap.slots, width=self.cap.width)
+
+    def _new_cache(self, lean: LeanModel, rows: int) -> KVCache:
+        return make_cache(lean.shape, rows, self.cap.slots, lean.dtype, self.device, self.kv_kind)
 
     def kv_cache_bytes(self) -> int:
         return self.cache.nbytes() + (self.draft_cache.nbytes() if self.draft_cache is not None else 0)
@@ -203,7 +210,8 @@ class FastEngine(Engine):
         def prefill_body_() -> None:
             from infercomp.fast.runtime import forward
 
-            logits.copy_(forward(self.rt, self.lean, self.cache, ids, pos, rows_idx, (st.lens - 1)[:, None])[:, 0])
+            last = (st.lens - 1)[:, None]
+            logits.copy_(forward(self.rt, self.lean, self.cache, ids, pos, rows_idx, last, prefill=True)[:, 0])
 
         self._load_prompts(ids, st.lens, [p for p in prompts for _ in range(beams)])
         bs.reset(self.limits.pad)
@@ -369,7 +377,7 @@ def _prefill_only(rt, model, cache, st, ids):
     rows = st.row_ids[:, None].expand(rows_n, width)
 
     def body() -> None:
-        forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None])
+        forward(rt, model, cache, ids, pos, rows, (st.lens - 1)[:, None], prefill=True)
 
     return body
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from infercomp.fast.kvcache import codes_as, store
+
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
 # Attention at decode shapes: plain matmuls ("matmul", the default: the compiler fuses the softmax
 # with its neighbours, and the step was 12 % faster than with PyTorch's fused attention, which
@@ -212,45 +214,73 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 def layer_forward(
     x: torch.Tensor,  # (B, q, hidden)
     w: LayerWeights,
-    k_cache: torch.Tensor,  # (B_max, kv_heads, S, hd), written in place
-    v_cache: torch.Tensor,
+    kv: tuple,  # the layer's cache (k, v, k_scale, v_scale), written in place (see fast.kvcache)
     rows: torch.Tensor,  # (B, q) row index of each query (0..B-1), for the cache write
     heads: torch.Tensor,  # (1, 1, kv_heads): 0..kv_heads-1, for the cache write
     pos: torch.Tensor,  # (B, q) cache slot = logical position of each query
     cos: torch.Tensor,  # (B, q, 1, hd)
     sin: torch.Tensor,
-    mask: torch.Tensor,  # (B, 1, q * groups, S) True where a key may be attended
+    mask: torch.Tensor | None,  # (B, 1, q * groups, S) True where a key may be attended; None: see attention
     shape: Shape,
 ) -> torch.Tensor:
     b, q, _ = x.shape
-    h, kvh, hd, g = shape.heads, shape.kv_heads, shape.head_dim, shape.groups
+    h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
     qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
     if w.q_norm is not None:
         xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
     xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
+    out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
+    x = x + project("o", out, w.o)
+    gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
+    return x + project("down", F.silu(gate) * up, w.down)
+
+
+def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None, shape: Shape) -> torch.Tensor:
+    """Write the new keys and values (B, q, kv_heads, hd) into the cache, attend: (B, q, heads * hd).
+
+    mask None marks a prefill from slot 0 (positions 0..q-1 in every row): its queries attend to
+    the block's own fresh keys, causally, through PyTorch's fused attention, whose memory grows
+    with q rather than q x q (a 4,096-token prompt's scores would be gigabytes per row).
+    """
+    b, q, _, hd = xq.shape
+    kvh, g = shape.kv_heads, shape.groups
     # Each row writes its new keys at its own positions: no holes, and rolling back a row is
     # only moving its length back (the slots are overwritten later).
-    # (B, q, kv_heads) index triples address each new (row, head, slot); xk is (B, q, kv_heads, hd).
-    k_cache[rows[:, :, None], heads, pos[:, :, None]] = xk
-    v_cache[rows[:, :, None], heads, pos[:, :, None]] = xv
+    store(kv, xk, xv, rows, heads, pos)
+    if mask is None:
+        # (B, heads, q, hd); kv heads repeated for their query heads (transformers' repeat_kv)
+        qh, kh, vh = (t.transpose(1, 2) for t in (xq, xk, xv))
+        kh, vh = kh.repeat_interleave(g, dim=1), vh.repeat_interleave(g, dim=1)
+        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+        return out.transpose(1, 2).reshape(b, q, -1)
+    k_cache, v_cache, k_scale, v_scale = kv
     # (B, kv_heads, S, hd): the first S slots (S = the mask's width: all slots in a captured step,
     # only those in use when the host knows the longest row, as on CPU).
-    keys, values = k_cache[:b, :, : mask.shape[-1]], v_cache[:b, :, : mask.shape[-1]]
+    width = mask.shape[-1]
+    keys, values = k_cache[:b, :, :width], v_cache[:b, :, :width]
+    if k_scale is not None:  # one-byte codes; their scales (B, kv_heads, 1, S) apply below
+        keys, values = codes_as(keys, xq.dtype), codes_as(values, xq.dtype)
+        k_s, v_s = k_scale[:b, :, None, :width], v_scale[:b, :, None, :width]  # (B, kv_heads, 1, S)
     # Grouped-query attention as plain attention over kv_heads: the `groups` query heads that
     # share a kv head become extra query rows, (B, kv_heads, q * groups, hd).
     queries = xq.view(b, q, kvh, g, hd).permute(0, 2, 1, 3, 4).reshape(b, kvh, q * g, hd)
     if ATTENTION == "sdpa":
+        if k_scale is not None:  # dequantized copies: the fused kernel takes no scales
+            keys = (keys * k_s.transpose(-1, -2)).to(xq.dtype)
+            values = (values * v_s.transpose(-1, -2)).to(xq.dtype)
         out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
     else:  # plain matmul-softmax-matmul, which the compiler may fuse with its neighbours
         scores = (queries @ keys.transpose(-1, -2)).float() * (hd**-0.5)  # (B, kv_heads, q * groups, S)
+        if k_scale is not None:
+            scores = scores * k_s  # q . (s k) = s (q . k)
         scores = scores.masked_fill(~mask, float("-inf"))
-        out = scores.softmax(-1).to(values.dtype) @ values
-    out = out.view(b, kvh, q, g, hd).permute(0, 2, 1, 3, 4).reshape(b, q, h * hd)
-    x = x + project("o", out, w.o)
-    gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
-    return x + project("down", F.silu(gate) * up, w.down)
+        probs = scores.softmax(-1)
+        if v_scale is not None:
+            probs = probs * v_s  # sum_j p_j (s_j v_j) = sum_j (p_j s_j) v_j
+        out = probs.to(values.dtype) @ values
+    return out.view(b, kvh, q, g, hd).permute(0, 2, 1, 3, 4).reshape(b, q, kvh * g * hd)
 
 
 def attention_mask(pos: torch.Tensor, slots: int, groups: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Running a step fast: the compiled layer function, CUDA-graph capture, the static KV cache.
+"""Running a step fast: the compiled layer function, CUDA-graph capture, the forward pass over
+the static KV cache (fast.kvcache).
 
 On CUDA, a step is a Python function over tensors that live for the whole run (the cache, the
 tokens, the positions, the outputs) and change only in place; it is captured once per shape as a
@@ -9,6 +10,9 @@ move the cost (CPU tests check correctness, not speed).
 The layer function is compiled once per (rows, query length) shape with its weights as
 arguments, so one compiled graph serves every layer of a model (a whole-model compile spent
 92-115 s on Qwen3-4B; one layer compiles in seconds).
+
+INFERCOMP_FAST_EAGER=1 runs CUDA steps eagerly (no compiling, no capture): for searches over many
+batch sizes (maxbatch), where every new size would compile and capture its steps again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from infercomp.fast.model import CUBLAS_PROJECTIONS, Shape, attention_mask, layer_forward, rms_norm
+from infercomp.fast.kvcache import KVCache
+from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, layer_forward, rms_norm
+
+__all__ = ["KVCache", "Runtime", "Step", "forward"]
+
+# A prefill block this long or longer runs in row groups of about PREFILL_TOKENS tokens (forward).
+LONG_PREFILL = 512
+PREFILL_TOKENS = 8192
 
 
 @dataclass
@@ -38,7 +49,8 @@ class Runtime:
     def __init__(self, device: torch.device, compile_layers: bool):
         self.device = device
         self.cuda = device.type == "cuda"
-        self.compile_layers = compile_layers and self.cuda
+        self.capture = self.cuda and os.environ.get("INFERCOMP_FAST_EAGER", "0") != "1"
+        self.compile_layers = compile_layers and self.capture
         if self.compile_layers:
             import torch._dynamo
             import torch._inductor.config as inductor
@@ -56,7 +68,9 @@ class Runtime:
         else:
             self.layer = layer_forward
         mode = "eager"
-        if self.cuda:
+        if self.cuda and not self.capture:
+            mode = "eager (CUDA; capture off: INFERCOMP_FAST_EAGER=1)"
+        elif self.cuda:
             mode = "cuda graphs + torch.compile (one layer function)" if self.compile_layers else "cuda graphs (eager)"
             if self.compile_layers and not inductor.coordinate_descent_tuning:
                 mode += ", no block-size search"
@@ -65,13 +79,13 @@ class Runtime:
             if self.compile_layers and CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
         self.record = CompileRecord(mode=mode)
-        self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
+        self.pool = torch.cuda.graph_pool_handle() if self.capture else None
 
     def graph(self, name: str, body: Callable[[], None], warmups: int = 2) -> Step:
         """A step that runs `body` (which reads and writes only long-lived tensors). On CUDA it is
         warmed up (compiling what it calls) and captured now; the time goes to the record."""
         start = time.perf_counter()
-        step = Step(body, self.pool if self.cuda else None, warmups)
+        step = Step(body, self.pool, warmups)
         if self.cuda:
             torch.cuda.synchronize(self.device)
         self.record.seconds += time.perf_counter() - start
@@ -103,27 +117,6 @@ class Step:
             self.graph.replay()
 
 
-class KVCache:
-    """One model's keys and values: (layers) x (rows, kv_heads, slots, head_dim), allocated once per
-    run for the plan's largest call. A row's tokens sit in slots 0..len-1 at their own positions."""
-
-    def __init__(self, shape: Shape, rows: int, slots: int, dtype, device):
-        size = (rows, shape.kv_heads, slots, shape.head_dim)
-        self.k = [torch.zeros(size, dtype=dtype, device=device) for _ in range(shape.layers)]
-        self.v = [torch.zeros(size, dtype=dtype, device=device) for _ in range(shape.layers)]
-        self.rows, self.slots = rows, slots
-        self.heads = torch.arange(shape.kv_heads, device=device)[None, None, :]  # (1, 1, kv_heads)
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.k + self.v)
-
-    def reorder(self, parents: torch.Tensor) -> None:
-        """Beam search: row i continues from row parents[i]. parents (B,), B <= rows."""
-        b = parents.shape[0]
-        for t in self.k + self.v:
-            t[:b].copy_(t.index_select(0, parents))
-
-
 def forward(
     rt: Runtime,
     model,
@@ -133,16 +126,47 @@ def forward(
     rows: torch.Tensor,  # (B, q) row of each query: arange(B) broadcast
     out_index: torch.Tensor | None = None,  # (B, n) which of the q positions need logits; None: all
     visible: int | None = None,  # slots attention reads (all when None); only outside captured steps
+    prefill: bool = False,  # pos is 0..q-1 in every row (a prompt read from slot 0)
 ) -> torch.Tensor:
-    """The model's logits (B, n, vocab) in float32 for the selected positions of a (B, q) block."""
-    shape = model.shape
+    """The model's logits (B, n, vocab) in float32 for the selected positions of a (B, q) block.
+
+    A long prefill (q >= LONG_PREFILL) runs in groups of rows of about PREFILL_TOKENS tokens,
+    attending to its own fresh keys (see model.attention): its working memory then stays that of
+    one group, whatever the batch, and the largest batch is set by the KV cache, not by the prompt."""
+    b, q = ids.shape
+    if prefill and q >= LONG_PREFILL:
+        step = max(1, PREFILL_TOKENS // q)
+        parts = []
+        for r in range(0, b, step):
+            part = _layers(
+                rt, model, cache, ids[r : r + step], pos[r : r + step], rows[r : r + step], None, slice(r, r + step)
+            )
+            parts.append(part if out_index is None else _pick(part, out_index[r : r + step]))
+        x = torch.cat(parts)  # (B, n, hidden)
+    else:
+        mask = attention_mask(pos, visible or cache.slots, model.shape.groups)
+        x = _layers(rt, model, cache, ids, pos, rows, mask, slice(0, b) if prefill else None)
+        if out_index is not None:
+            x = _pick(x, out_index)
+    x = rms_norm(x, model.norm, model.shape.eps)
+    return torch.nn.functional.linear(x, model.head).float()
+
+
+def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
+    """Embedding and every layer (writing the cache): hidden states (B, q, hidden). written: the
+    cache rows a prefill writes without reading others (None: a step over rows already there)."""
     cos_t, sin_t = model.rope_tables(cache.slots)
     cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
     x = torch.nn.functional.embedding(ids, model.embed)  # (B, q, hidden)
-    mask = attention_mask(pos, visible or cache.slots, shape.groups)
+    cache.begin(written)
     for i, w in enumerate(model.layers):
-        x = rt.layer(x, w, cache.k[i], cache.v[i], rows, cache.heads, pos, cos, sin, mask, shape)
-    if out_index is not None:
-        x = x.gather(1, out_index[:, :, None].expand(-1, -1, x.shape[-1]))  # (B, n, hidden)
-    x = rms_norm(x, model.norm, shape.eps)
-    return torch.nn.functional.linear(x, model.head).float()
+        cache.before(i)
+        x = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
+        cache.after(i)
+    cache.end()
+    return x
+
+
+def _pick(x: torch.Tensor, out_index: torch.Tensor) -> torch.Tensor:
+    """x (B, q, hidden) at out_index (B, n): (B, n, hidden)."""
+    return x.gather(1, out_index[:, :, None].expand(-1, -1, x.shape[-1]))

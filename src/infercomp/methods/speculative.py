@@ -41,7 +41,9 @@ class Speculative(Method):
 
     def skip_reason(self, engine) -> str | None:
         cache = engine.settings.cache_implementation
-        if self.speculates(engine) and cache not in ("dynamic", "static"):
+        # the cache kinds this engine drafts and verifies over (the fast engine: each of its own)
+        own = getattr(engine, "speculative_caches", ("dynamic", "static"))
+        if self.speculates(engine) and cache not in own:
             return CACHE_REASON.format(cache=cache)
         return self.base.skip_reason(engine)
 

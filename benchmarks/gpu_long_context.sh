@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The long_context preset (about 3,900-token prompts, Qwen3-4B random weights) on the fast engine,
+# per KV-cache kind: the model dtype (bf16), int8 and fp8 codes with their scales, offloaded (host
+# memory; its bytes are host + device, kv_device_bytes the device part).
+#  1. kv_cache_kinds.py: one batch-16 greedy call per kind; the cache's measured bytes (its
+#     tensors), the formula beside them, the weights' bytes, the step time.
+#  2. maxbatch: the largest batch of `batched` per kind (16 new tokens; every row runs to the
+#     limit). The search tries a dozen batch sizes, each a new shape: it runs with
+#     INFERCOMP_FAST_EAGER=1 (no compiling or capture per size; the cache, the largest cost per
+#     row, is the same tensors either way).
+# Step 1 runs eagerly too (its step times are eager ones, labelled so in "compile"); SPEED=1 adds
+# the model-dtype, int8 and offloaded kinds compiled and captured (long_context_speed.jsonl: the step
+# time per kind; each kind compiles its prefill and decode shapes first, a minute or two each).
+# The offloaded cache's rows are bounded by pinned host memory, not the GPU: no maxbatch for it here.
+# fp8 holds the same bytes as int8; its maxbatch runs with FP8=1. REF=1 adds the reference
+# engine's kinds (dynamic, quanto's quantized) through maxbatch beside them.
+# Usage (repository root, GPU machine, src/ on PYTHONPATH or infercomp installed):
+#   OUT=/some/dir bash benchmarks/gpu_long_context.sh
+# Writes $OUT/long_context_kv.jsonl (one JSON object per kind), $OUT/maxbatch.txt, $OUT/stderr.txt.
+set -u
+OUT=${OUT:-results/gpu_long_context}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this tree, whatever is installed
+LIMIT=${LIMIT:-256}       # largest batch maxbatch tries (int8 is expected near 200 on an 80 GB card)
+SECONDS_EACH=${SECONDS_EACH:-200}  # per maxbatch search
+"$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/maxbatch.txt"
+INFERCOMP_FAST_EAGER=${BYTES_EAGER:-1} timeout 200 "$PY" benchmarks/kv_cache_kinds.py --config long_context \
+  --rows 16 --new 16 --kinds model,int8,fp8,offloaded --out "$OUT/long_context_kv.jsonl" 2>>"$OUT/stderr.txt"
+[ $? = 124 ] && echo "kv_cache_kinds.py: over 200 s" | tee -a "$OUT/maxbatch.txt"
+kinds="cache_implementation=static cache_implementation=quantized"
+[ "${FP8:-0}" = 1 ] && kinds="$kinds kv_cache_dtype=fp8"
+for setting in $kinds; do
+  extra=""
+  [ "$setting" = "kv_cache_dtype=fp8" ] && extra="--set cache_implementation=quantized"
+  echo "== long_context maxbatch, fast engine, $setting" | tee -a "$OUT/maxbatch.txt"
+  INFERCOMP_FAST_EAGER=1 timeout "$SECONDS_EACH" "$PY" -m infercomp.cli maxbatch long_context --set engine=fast \
+    --set "$setting" $extra --set max_new_tokens=16 --limit "$LIMIT" 2>>"$OUT/stderr.txt" | tee -a "$OUT/maxbatch.txt"
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "FAILED: over ${SECONDS_EACH}s" | tee -a "$OUT/maxbatch.txt"
+done
+if [ "${SPEED:-0}" = 1 ]; then
+  timeout 400 "$PY" benchmarks/kv_cache_kinds.py --config long_context --rows 16 --new 32 --kinds model,int8,offloaded \
+    --out "$OUT/long_context_speed.jsonl" 2>>"$OUT/stderr.txt"
+  [ $? = 124 ] && echo "kv_cache_kinds.py (captured): over 400 s" | tee -a "$OUT/maxbatch.txt"
+fi
+if [ "${REF:-0}" = 1 ]; then
+  for setting in "cache_implementation=dynamic" "cache_implementation=quantized"; do
+    echo "== long_context maxbatch, reference engine, $setting" | tee -a "$OUT/maxbatch.txt"
+    timeout "$SECONDS_EACH" "$PY" -m infercomp.cli maxbatch long_context --set engine=transformers --set "$setting" \
+      --set max_new_tokens=16 --limit "$LIMIT" 2>>"$OUT/stderr.txt" | tee -a "$OUT/maxbatch.txt"
+  done
+fi
+echo "done: $OUT"
