@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from infercomp.config import load_config, parse_override  # noqa: E402
-from infercomp.engine import Engine  # noqa: E402
 from infercomp.fast.kvcache import bytes_per_token  # noqa: E402
+from infercomp.loader import load_engine  # noqa: E402
 from infercomp.quality import Scored, common_prefix, perplexities  # noqa: E402
 
 KINDS = {
@@ -49,7 +49,7 @@ def run_kind(name: str, args, reference: list[list[int]] | None) -> tuple[dict, 
     overrides.update(parse_override(text) for text in args.set)
     cfg = load_config(args.config, overrides=overrides, embedded=args.embedded)
     cuda = torch.cuda.is_available()
-    engine = Engine.load(cfg, need_assistant=False)
+    engine = load_engine(cfg, need_assistant=False)
     if fast and type(engine).__name__ != "FastEngine":
         return {"kind": name, "error": f"the fast engine did not run: {engine.settings.notes}"}, None
     index = [i % len(cfg.prompts) for i in range(args.rows)]

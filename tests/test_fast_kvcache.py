@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from infercomp.config import load_config
-from infercomp.engine import Engine
 from infercomp.fast import kvcache, runtime
 from infercomp.fast.kvcache import KVCache, bytes_per_token, codes_as, quantize
 from infercomp.fast.model import Shape
+from infercomp.loader import load_engine
 
 PROMPTS = [
     "generate short bed time story containing word elephant and cake",
@@ -98,7 +98,7 @@ def test_kv_cache_dtype_is_validated():
 def fast_engine(**overrides):
     base = dict(prompts=PROMPTS, num_completions=4, batch_size=4, max_new_tokens=NEW, temperature=0.0)
     cfg = load_config("example", embedded=True, overrides={**base, "dtype": "float32", **overrides})
-    engine = Engine.load(cfg, need_assistant=True)
+    engine = load_engine(cfg, need_assistant=True)
     assert type(engine).__name__ == "FastEngine", engine.settings.notes
     return engine
 

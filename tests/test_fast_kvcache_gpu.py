@@ -10,7 +10,7 @@ import os
 import pytest
 
 from infercomp.config import load_config
-from infercomp.engine import Engine
+from infercomp.loader import load_engine
 
 pytestmark = pytest.mark.gpu
 os.environ.setdefault("INFERCOMP_FAST_TUNING", "0")  # correctness, not speed: no block-size search
@@ -26,7 +26,7 @@ AGREEMENT = 0.9
 def engine(**overrides):
     base = dict(prompts=PROMPTS, num_completions=4, batch_size=4, max_new_tokens=96, temperature=0.0)
     cfg = load_config("example", embedded=True, overrides={**base, "dtype": "float32", "device": "cuda", **overrides})
-    e = Engine.load(cfg, need_assistant=True)
+    e = load_engine(cfg, need_assistant=True)
     assert type(e).__name__ == "FastEngine", e.settings.notes
     return e
 
