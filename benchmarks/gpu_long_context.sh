@@ -25,9 +25,9 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this tree, whatever i
 LIMIT=${LIMIT:-256}       # largest batch maxbatch tries (int8 is expected near 200 on an 80 GB card)
 SECONDS_EACH=${SECONDS_EACH:-200}  # per maxbatch search
 "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/maxbatch.txt"
-INFERCOMP_FAST_EAGER=${BYTES_EAGER:-1} timeout 200 "$PY" benchmarks/kv_cache_kinds.py --config long_context \
+INFERCOMP_FAST_EAGER=${BYTES_EAGER:-1} timeout "${KINDS_SECONDS:-200}" "$PY" benchmarks/kv_cache_kinds.py --config long_context \
   --rows 16 --new 16 --kinds model,int8,fp8,offloaded --out "$OUT/long_context_kv.jsonl" 2>>"$OUT/stderr.txt"
-[ $? = 124 ] && echo "kv_cache_kinds.py: over 200 s" | tee -a "$OUT/maxbatch.txt"
+[ $? = 124 ] && echo "kv_cache_kinds.py: over ${KINDS_SECONDS:-200} s" | tee -a "$OUT/maxbatch.txt"
 kinds="cache_implementation=static cache_implementation=quantized"
 [ "${FP8:-0}" = 1 ] && kinds="$kinds kv_cache_dtype=fp8"
 for setting in $kinds; do

@@ -155,7 +155,7 @@ def test_speculative_over_the_int8_cache_is_its_own_greedy(source):
     assert get_method("batched_speculative").skip_reason(quant) is None
     index = [2, 0, 1, 2]  # ragged: rejected drafts are rolled back by moving each row's length
     want = quant.generate(index, do_sample=False)
-    got = quant.speculative(index, do_sample=False)
+    got = quant.draft_and_verify(index, do_sample=False)
     # Verify writes up to k+1 keys per round and keeps some; a kept key is quantized from the same
     # vector as in plain decoding (up to float rounding between the two passes' shapes).
     rate = agreement(want.rows, got.rows)
@@ -317,7 +317,7 @@ def test_offloaded_greedy_beams_and_speculative_equal_the_plain_cache(plain, off
     assert [r.score for r in beams_got.rows] == pytest.approx([r.score for r in beams_want.rows], abs=1e-5)
     for source in ("assistant", "prompt_lookup"):
         offloaded.config = offloaded.config.model_copy(update={"draft_source": source})
-        spec = offloaded.speculative(index, do_sample=False)
+        spec = offloaded.draft_and_verify(index, do_sample=False)
         assert [r.token_ids for r in spec.rows] == [r.token_ids for r in want.rows], source
 
 

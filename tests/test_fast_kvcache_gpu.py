@@ -46,7 +46,7 @@ def test_offloaded_equals_the_device_cache(device_cache):
     index = [0, 1, 2, 0]
     want = tokens(device_cache.generate(index, do_sample=False))
     assert tokens(off.generate(index, do_sample=False)) == want
-    assert tokens(off.speculative(index, do_sample=False)) == want
+    assert tokens(off.draft_and_verify(index, do_sample=False)) == want
     beams = dict(do_sample=False, num_beams=4, num_return_sequences=4)
     assert tokens(off.generate([2], **beams)) == tokens(device_cache.generate([2], **beams))
 
@@ -56,7 +56,7 @@ def test_quantized_agrees_with_the_device_cache(device_cache, kind):
     quant = engine(cache_implementation="quantized", kv_cache_dtype=kind)
     index = [0, 1, 2, 0]
     want = tokens(device_cache.generate(index, do_sample=False))
-    for got in (tokens(quant.generate(index, do_sample=False)), tokens(quant.speculative(index, do_sample=False))):
+    for got in (tokens(quant.generate(index, do_sample=False)), tokens(quant.draft_and_verify(index, do_sample=False))):
         same = sum(sum(x == y for x, y in zip(a, b, strict=False)) for a, b in zip(want, got, strict=True))
         total = sum(max(len(a), len(b)) for a, b in zip(want, got, strict=True))
         print(f"{kind}: {same / total:.3f} of greedy tokens agree")
