@@ -175,3 +175,59 @@ def score_method(config, model, tokenizer, completions, reference: dict[int, lis
         "exact_match_vs_greedy": sum(exact) / len(exact) if exact else None,
         "mean_first_divergence": mean_of(prefix),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# What weight quantization did to the model, measured once at load.
+
+PROBE_PROMPTS = 4  # the run's first prompts
+PROBE_TOKENS = 48  # greedy new tokens per prompt
+
+
+class QualityProbe:
+    """What quantization did to the main model, measured at load (outside every timed call):
+    the unquantized model's greedy continuations of the run's first prompts are the fixed texts;
+    after quantization, their perplexity is scored again and the quantized model's own greedy
+    continuations are compared with them token by token."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        tok = engine.tokenizer
+        self.prompt_ids = [tok(p)["input_ids"] for p in engine.config.prompts[:PROBE_PROMPTS]]
+        self.texts = self._greedy()
+        self.before = self._perplexity()
+
+    def _greedy(self) -> list[list[int]]:
+        import torch
+
+        tok, model = self.engine.tokenizer, self.engine.main
+        enc = tok.pad({"input_ids": self.prompt_ids}, return_tensors="pt").to(model.device)  # left-padded
+        with torch.inference_mode():
+            out = model.generate(
+                **enc,
+                max_new_tokens=PROBE_TOKENS,
+                min_new_tokens=PROBE_TOKENS,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+            )
+        return out[:, enc["input_ids"].shape[1] :].tolist()
+
+    def _perplexity(self) -> float:
+        items = [Scored(i, ids, "") for i, ids in enumerate(self.texts)]
+        values = perplexities(self.engine.main, self.prompt_ids, items, self.engine.tokenizer.pad_token_id)
+        return sum(values) / len(values)
+
+    def compare(self) -> dict:
+        after = self._perplexity()
+        quantized = self._greedy()
+        prefixes = [common_prefix(a, b) for a, b in zip(self.texts, quantized, strict=True)]
+        return {
+            "texts": f"greedy continuations ({PROBE_TOKENS} tokens) of the first {len(self.texts)} prompts "
+            "by the unquantized model",
+            "perplexity_unquantized": round(self.before, 4),
+            "perplexity_quantized": round(after, 4),
+            "delta": round(after - self.before, 4),
+            "relative_delta": round(after / self.before - 1, 5),
+            "greedy_exact_matches": sum(p == PROBE_TOKENS for p in prefixes) / len(prefixes),
+            "greedy_agreed_tokens": sum(prefixes) / (PROBE_TOKENS * len(prefixes)),  # before the first difference
+        }

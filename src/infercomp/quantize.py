@@ -1,5 +1,4 @@
-"""Weight quantization: which kinds exist, which kernel ("recipe") runs each kind here, and
-applying it once at load.
+"""Weight quantization: the kinds, which kernel ("recipe") runs each kind here, applied at load.
 
 Kinds (config `quantization`):
   none   the run's dtype
@@ -25,6 +24,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from infercomp.quality import QualityProbe
 
 KINDS = ("none", "int8", "int4", "fp8", "nf4")
 TORCHAO_KINDS = ("int8", "int4", "fp8")
@@ -397,60 +398,3 @@ def apply(engine, leans=()) -> None:
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:
         settings.quantization_quality = probe.compare()
-
-
-PROBE_PROMPTS = 4  # the run's first prompts
-PROBE_TOKENS = 48  # greedy new tokens per prompt
-
-
-class QualityProbe:
-    """What quantization did to the main model, measured at load (outside every timed call):
-    the unquantized model's greedy continuations of the run's first prompts are the fixed texts;
-    after quantization, their perplexity is scored again and the quantized model's own greedy
-    continuations are compared with them token by token."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        tok = engine.tokenizer
-        self.prompt_ids = [tok(p)["input_ids"] for p in engine.config.prompts[:PROBE_PROMPTS]]
-        self.texts = self._greedy()
-        self.before = self._perplexity()
-
-    def _greedy(self) -> list[list[int]]:
-        import torch
-
-        tok, model = self.engine.tokenizer, self.engine.main
-        enc = tok.pad({"input_ids": self.prompt_ids}, return_tensors="pt").to(model.device)  # left-padded
-        with torch.inference_mode():
-            out = model.generate(
-                **enc,
-                max_new_tokens=PROBE_TOKENS,
-                min_new_tokens=PROBE_TOKENS,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )
-        return out[:, enc["input_ids"].shape[1] :].tolist()
-
-    def _perplexity(self) -> float:
-        from infercomp.quality import Scored, perplexities
-
-        items = [Scored(i, ids, "") for i, ids in enumerate(self.texts)]
-        values = perplexities(self.engine.main, self.prompt_ids, items, self.engine.tokenizer.pad_token_id)
-        return sum(values) / len(values)
-
-    def compare(self) -> dict:
-        from infercomp.quality import common_prefix
-
-        after = self._perplexity()
-        quantized = self._greedy()
-        prefixes = [common_prefix(a, b) for a, b in zip(self.texts, quantized, strict=True)]
-        return {
-            "texts": f"greedy continuations ({PROBE_TOKENS} tokens) of the first {len(self.texts)} prompts "
-            "by the unquantized model",
-            "perplexity_unquantized": round(self.before, 4),
-            "perplexity_quantized": round(after, 4),
-            "delta": round(after - self.before, 4),
-            "relative_delta": round(after / self.before - 1, 5),
-            "greedy_exact_matches": sum(p == PROBE_TOKENS for p in prefixes) / len(prefixes),
-            "greedy_agreed_tokens": sum(prefixes) / (PROBE_TOKENS * len(prefixes)),  # before the first difference
-        }
