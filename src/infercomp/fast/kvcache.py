@@ -137,8 +137,9 @@ def make_cache(shape, rows: int, slots: int, dtype, device, kind: str | None):
 
 def bytes_per_token(shape, dtype: torch.dtype, kind: str | None) -> int:
     """K and V of one token over all layers: the cross-check for KVCache.nbytes()."""
-    per_value = torch.empty((), dtype=dtype).element_size() if kind is None else 1
-    scales = 0 if kind is None else 4  # one float32 scale per kv head, for K and for V
+    coded = kind in KINDS  # int8 / fp8 codes; None and "offloaded" hold the model dtype
+    per_value = 1 if coded else torch.empty((), dtype=dtype).element_size()
+    scales = 4 if coded else 0  # one float32 scale per kv head, for K and for V
     return shape.layers * 2 * shape.kv_heads * (shape.head_dim * per_value + scales)
 
 
