@@ -277,7 +277,7 @@ def quiet_transformers() -> None:
 
 
 def main() -> None:
-    from infercomp.process import install_interrupt_handlers
+    from infercomp.process import exit_at_once, install_interrupt_handlers, interrupt_signal
 
     # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
     install_interrupt_handlers()
@@ -304,8 +304,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.Abort):
         err.print("infercomp: interrupted")
-        sys.exit(interrupted_exit_code())
-    sys.exit(code if isinstance(code, int) else 0)
+        code = interrupted_exit_code()
+    code = code if isinstance(code, int) else 0
+    if interrupt_signal():  # see exit_at_once: a normal shutdown could turn 143 into -2 or -6
+        exit_at_once(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ method gets a fresh Python process of its own."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from infercomp.config import Config
 
 _INTERRUPTED = 0  # the signal number that stopped the run, 0 while running
+_DEFERRED = False  # True while a KeyboardInterrupt could only be raised somewhere unsafe
 
 
 def install_interrupt_handlers() -> None:
@@ -17,11 +19,53 @@ def install_interrupt_handlers() -> None:
 
     def handler(signum, frame):
         global _INTERRUPTED
+        if _INTERRUPTED:  # a second signal while the first one's cleanup runs: stop now
+            exit_at_once(128 + signum)
         _INTERRUPTED = signum
-        raise KeyboardInterrupt
+        if not _DEFERRED:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextmanager
+def interrupts_deferred():
+    """Hold an interrupt until the block ends, then raise it. For imports of torch and
+    transformers: a KeyboardInterrupt raised inside a Python callback of torch's C++ import code
+    terminates the process (SIGABRT) instead of unwinding."""
+    global _DEFERRED
+    _DEFERRED = True
+    try:
+        yield
+    finally:
+        _DEFERRED = False
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
+def import_libraries() -> None:
+    """Import torch and the transformers classes a run uses, with interrupts held (see above)."""
+    with interrupts_deferred():
+        import torch  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
+def exit_at_once(code: int) -> None:
+    """Flush the standard streams and leave without interpreter shutdown.
+
+    An interrupted run has saved what it keeps by now; what shutdown would add is harm. When the
+    KeyboardInterrupt passed through code a C extension ran with PyRun_*, Python remembers it as
+    unhandled and, after a clean `sys.exit(143)`, kills itself with SIGINT (exit -2); and the
+    finalizers of a library stopped half-way through its import can abort (-6)."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more can be said there
+            pass
+    os._exit(code)
 
 
 def interrupt_signal() -> int:

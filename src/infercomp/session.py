@@ -60,8 +60,10 @@ def run_with_progress(config, directory: str, err, quiet: bool = False, resume: 
 
     from infercomp.lockfile import check_output_folder
     from infercomp.preflight import preflight
+    from infercomp.process import import_libraries
     from infercomp.runner import run_experiment
 
+    import_libraries()
     preflight(config)
     check_output_folder(directory)  # refused in one line before the progress display starts
     with Progress(
