@@ -42,13 +42,13 @@ def main() -> None:
     args = ap.parse_args()
     cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
     engine = build_engine(args.model, max(rows for rows, _ in cases))
-    tuning = os.environ.get("INFERCOMP_FAST_TUNING", "1") == "1"
+    tuning = "untuned" if os.environ.get("INFERCOMP_FAST_TUNING", "1") == "0" else "tuned"
     for rows, sampled in cases:
         text = profile_case(engine, args.model, rows, sampled, tuning)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         kind = "nucleus" if sampled else "greedy"
-        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{'tuned' if tuning else 'untuned'}{args.tag}.txt"
+        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{tuning}{args.tag}.txt"
         (out / name).write_text(text)
 
 
@@ -74,7 +74,7 @@ def build_engine(model: str, rows: int):
     return build_fast_engine(load_engine(cfg, need_assistant=False))
 
 
-def profile_case(engine, model: str, rows: int, sampled: bool, tuning: bool) -> str:
+def profile_case(engine, model: str, rows: int, sampled: bool, tuning: str) -> str:
     """Compile and capture one shape, time three calls, profile REPLAYS replays of its decode step."""
     kwargs = dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0) if sampled else dict(do_sample=False)
     t = time.perf_counter()
