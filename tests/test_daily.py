@@ -119,6 +119,13 @@ def test_run_sh_check_checks_what_quick_runs():
 SMALL = ["--set", "max_new_tokens=6", "--set", "repeats=2", "--set", "quality=false"]
 
 
+def wait_until(done, proc: subprocess.Popen, seconds: float) -> None:
+    """Poll done() until it holds, `proc` ends or `seconds` pass (limits generous: loaded cores)."""
+    deadline = time.monotonic() + seconds
+    while not done() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _saved_calls(path: Path) -> list[dict]:
     out = []
     if path.exists():
@@ -141,9 +148,7 @@ def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning
     checkpoint = out / "checkpoint.jsonl"
     # Generous limits: on loaded cores a worker's model load alone can take a minute; the loop
     # ends as soon as three calls are saved.
-    deadline = time.monotonic() + 600
-    while len(_saved_calls(checkpoint)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: len(_saved_calls(checkpoint)) >= 3, proc, 600)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     assert len(_saved_calls(checkpoint)) >= 3, "no three calls saved within 600 s"
     proc.send_signal(signal.SIGINT)
@@ -193,9 +198,7 @@ def _umask() -> int:
 def test_second_run_into_a_busy_folder_refuses_and_the_first_completes(tmp_path):
     out = tmp_path / "shared"
     first = start("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
-    deadline = time.monotonic() + 120
-    while not (out / "results.json").exists() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until((out / "results.json").exists, first, 120)
     second = infercomp("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
     assert_one_line_error(second, "in use by another infercomp run", f"pid {first.pid}")
     first.communicate(timeout=240)
@@ -217,9 +220,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
 def test_sigterm_exits_143_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
     proc = start("run", "quick", "--embedded", "--quiet", "--output-dir", str(out), *SMALL)
-    deadline = time.monotonic() + 120
-    while not (out / "results.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until((out / "results.json").exists, proc, 120)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
