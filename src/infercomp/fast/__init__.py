@@ -4,6 +4,7 @@ The reference engine runs stock `generate()` and a host-driven draft-and-verify 
 its step time is Python and kernel-launch overhead. This engine runs the same methods near the
 memory-bandwidth limit:
   model.py        a lean Llama/Qwen forward pass over the loaded weights (fused projections)
+  gemv.py         single-row matrix-vector products with norm, activation and residual fused (Triton)
   kvcache.py      the static KV cache: model dtype, or int8 / fp8 codes with their scales
   offload.py      the offloaded KV cache: host memory, streamed through two device layers
   runtime.py      the compiled layer function, CUDA-graph capture, the forward pass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from infercomp.fast import gemv
 from infercomp.fast.kvcache import codes_as, store
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
@@ -225,13 +226,22 @@ def layer_forward(
 ) -> torch.Tensor:
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
-    qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
+    one_row = gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)  # norms and residuals fused in (fast.gemv)
+    if one_row:
+        qkv = gemv.gemv(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
+        qkv = qkv if w.qkv_bias is None else qkv + w.qkv_bias
+    else:
+        qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
     if w.q_norm is not None:
         xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
     xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
     out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
+    if one_row:
+        x = gemv.gemv(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
+        gate_up = gemv.gemv(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
+        return gemv.gemv(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
     gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
     return x + project("down", F.silu(gate) * up, w.down)

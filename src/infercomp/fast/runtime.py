@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from infercomp.fast import gemv
 from infercomp.fast.kvcache import KVCache
 from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, layer_forward, rms_norm
 
@@ -51,6 +52,7 @@ class Runtime:
         self.cuda = device.type == "cuda"
         self.capture = self.cuda and os.environ.get("INFERCOMP_FAST_EAGER", "0") != "1"
         self.compile_layers = compile_layers and self.capture
+        gemv.prepare(device, enabled=self.capture)  # eager CUDA runs keep the plain products
         if self.compile_layers:
             import torch._dynamo
             import torch._inductor.config as inductor
@@ -76,6 +78,8 @@ class Runtime:
                 mode += ", no block-size search"
             if self.compile_layers and autotune:
                 mode += ", matrix products autotuned"
+            if gemv.READY:
+                mode += ", one-row products by infercomp's Triton kernel"
             if self.compile_layers and CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
         self.record = CompileRecord(mode=mode)

@@ -1,0 +1,86 @@
+"""Single-row matrix-vector products for the decode step, with their neighbours fused in.
+
+At one row a decode step is the weights' bytes read once: each projection is a matrix-vector
+product whose only cost is streaming the weight matrix. The compiler's own fused kernels for
+these reach the bandwidth in some compilations and not in others (their block sizes come from a
+timing search that lands in different local minima); this kernel picks its block sizes by timing
+a short fixed list once per shape, so the step is the same from one run to the next.
+
+One kernel, three prologues on the input row x, chosen at compile time:
+  - none:    y = x @ W.T
+  - rmsnorm: y = rms_norm(x) @ W.T       (the layer's input and post-attention norms)
+  - silu:    y = (silu(g) * u) @ W.T     (x = [g | u], the gate|up product; the MLP's down)
+and an optional residual: y += r. Roundings follow the unfused reference: the normed or activated
+row is rounded to the model dtype before the product, the product before the residual add.
+
+Runs on CUDA with Triton only; `available()` says whether it can run here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+NONE, RMSNORM, SILU = 0, 1, 2
+
+_KERNEL = None
+READY = False  # set by prepare(): single-row products of plain weights go through this kernel
+
+
+def prepare(device: torch.device, enabled: bool = True) -> bool:
+    """Build the kernel where it can run (CUDA with Triton, or Triton's interpreter for tests)
+    unless INFERCOMP_FAST_GEMV=0 (the knob that measures what it buys). Returns READY."""
+    global READY
+    wanted = enabled and os.environ.get("INFERCOMP_FAST_GEMV", "1") != "0"
+    where = device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
+    READY = bool(wanted and where and _kernel() is not None)
+    return READY
+
+
+def serves(x: torch.Tensor, *weights: torch.Tensor) -> bool:
+    """Whether the products of one layer with input x (B, q, hidden) go through this kernel: one
+    row, and weights that are plain tensors (a quantized weight keeps its own kernels)."""
+    on_device = x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    return READY and on_device and x.shape[0] * x.shape[1] == 1 and all(type(t) is torch.Tensor for t in weights)
+
+
+def _kernel():
+    """The launcher of fast/gemv_kernel.py, or None where Triton is not installed."""
+    global _KERNEL
+    if _KERNEL is None:
+        try:
+            from infercomp.fast.gemv_kernel import launch  # imports Triton
+
+            _KERNEL = launch
+        except ImportError:
+            _KERNEL = False
+    return _KERNEL or None
+
+
+@torch.library.custom_op("infercomp::gemv", mutates_args=())
+def gemv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    norm: torch.Tensor | None,
+    residual: torch.Tensor | None,
+    eps: float,
+    prologue: int,
+) -> torch.Tensor:
+    """One row: x (..., K) or (..., 2K) for SILU, weight (N, K), residual (..., N) -> (..., N).
+    An opaque call to the compiler, which fuses nothing into it."""
+    lead = x.shape[:-1]
+    y = _kernel()(
+        x.reshape(-1).contiguous(),
+        weight.contiguous(),
+        norm,
+        None if residual is None else residual.reshape(-1).contiguous(),
+        eps,
+        prologue,
+    )
+    return y.view(*lead, weight.shape[0])
+
+
+@gemv.register_fake
+def _(x, weight, norm, residual, eps, prologue):
+    return x.new_empty(*x.shape[:-1], weight.shape[0])

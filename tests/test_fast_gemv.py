@@ -1,0 +1,83 @@
+"""The fused single-row products (fast/gemv.py) against the unfused reference, through Triton's
+CPU interpreter. Skipped where Triton is not installed (CPU builds of torch come without it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+# Triton decides at import whether its kernels run interpreted.
+if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("skipped: Triton was imported before interpreting was set", allow_module_level=True)
+os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton", reason="skipped: Triton not installed (CUDA builds of torch bring it)")
+
+from infercomp.fast import gemv  # noqa: E402
+from infercomp.fast.model import rms_norm  # noqa: E402
+
+
+@pytest.fixture
+def interpreted(monkeypatch):
+    monkeypatch.setattr(gemv, "_KERNEL", None)
+    monkeypatch.setattr(gemv, "READY", False)
+    assert gemv.prepare(torch.device("cpu"))
+    yield
+    monkeypatch.setattr(gemv, "_KERNEL", None)
+
+
+def reference(x, weight, norm, residual, eps, prologue):
+    """The unfused layers in the model dtype: (output, the allowed difference per element)."""
+    if prologue == gemv.RMSNORM:
+        x = rms_norm(x, norm, eps)
+    elif prologue == gemv.SILU:
+        g, u = x.chunk(2, dim=-1)
+        x = F.silu(g) * u
+    y = F.linear(x, weight)
+    # Both sides round the activated row, the product and its sum with the residual to bf16 (8
+    # significant bits; Triton's CPU interpreter truncates where the GPU rounds to nearest): a
+    # rounding of each term costs at most 2^-7 of |w| . |x|, of |y|, of |y + r|; twice that.
+    slack = 2**-6 * (F.linear(x.float().abs(), weight.float().abs()) + y.float().abs()) + 1e-3
+    if residual is None:
+        return y, slack
+    return residual + y, slack + 2**-6 * (residual + y).float().abs()
+
+
+# N and K not multiples of the block sizes: the masked edges are exercised.
+@pytest.mark.parametrize("prologue", [gemv.NONE, gemv.RMSNORM, gemv.SILU])
+@pytest.mark.parametrize("with_residual", [False, True])
+def test_fused_product_matches_the_unfused_layers(interpreted, prologue, with_residual):
+    torch.manual_seed(0)
+    n, k = 37, 300
+    width = 2 * k if prologue == gemv.SILU else k
+    x = torch.randn(1, 1, width, dtype=torch.bfloat16)
+    weight = (torch.randn(n, k) / k**0.5).to(torch.bfloat16)
+    norm = (1 + 0.1 * torch.randn(k)).to(torch.bfloat16) if prologue == gemv.RMSNORM else None
+    residual = torch.randn(1, 1, n, dtype=torch.bfloat16) if with_residual else None
+    got = gemv.gemv(x, weight, norm, residual, 1e-6, prologue)
+    want, slack = reference(x, weight, norm, residual, 1e-6, prologue)
+    assert got.shape == (1, 1, n) and got.dtype == torch.bfloat16
+    assert ((got.float() - want.float()).abs() <= slack).all(), (got - want).abs().max()
+
+
+def test_a_wrong_prologue_is_caught(interpreted):
+    """The comparison above can fail: the rmsnorm prologue without its norm weight differs."""
+    torch.manual_seed(1)
+    k = 300
+    x = torch.randn(1, 1, k, dtype=torch.bfloat16)
+    weight = (torch.randn(20, k) / k**0.5).to(torch.bfloat16)
+    norm = (1 + 0.5 * torch.randn(k)).to(torch.bfloat16)
+    got = gemv.gemv(x, weight, torch.ones_like(norm), None, 1e-6, gemv.RMSNORM)
+    want, slack = reference(x, weight, norm, None, 1e-6, gemv.RMSNORM)
+    assert not ((got.float() - want.float()).abs() <= slack).all()
+
+
+def test_only_one_row_of_plain_weights_is_served(interpreted):
+    w = torch.zeros(4, 4)
+    assert gemv.serves(torch.zeros(1, 1, 4), w)
+    assert not gemv.serves(torch.zeros(2, 1, 4), w)  # two rows: the matrix-matrix kernels
+    assert not gemv.serves(torch.zeros(1, 5, 4), w)  # a 5-token verify block
+    assert not gemv.serves(torch.zeros(1, 1, 4), torch.nn.Parameter(w))  # not a plain tensor
