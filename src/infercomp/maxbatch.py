@@ -117,18 +117,18 @@ def find_max_batch(
             f"maxbatch: method {method_name!r} does not take a batch size; use one of: batched, "
             "nucleus_sampling (and their _speculative variants)"
         )
+    if probe_tokens is not None:
+        from infercomp.fast.runtime import LONG_PREFILL
+
+        if probe_tokens < LONG_PREFILL:
+            raise ConfigError(f"maxbatch: --probe-tokens must be at least {LONG_PREFILL} (a prefill in row groups)")
     config = config.model_copy(update={"fixed_length": True})
     configure_threads(config)
     started = time.perf_counter()
     engine = load_engine(config, need_assistant=method_name.endswith("_speculative"))
     load_s = time.perf_counter() - started
-    if probe_tokens is not None:
-        from infercomp.fast.runtime import LONG_PREFILL
-
-        if not hasattr(engine, "ensure_rows"):
-            raise ConfigError("maxbatch: --probe-tokens needs the fast engine (its cache is sized for the full prompts)")
-        if probe_tokens < LONG_PREFILL:
-            raise ConfigError(f"maxbatch: --probe-tokens must be at least {LONG_PREFILL} (a prefill in row groups)")
+    if probe_tokens is not None and not hasattr(engine, "ensure_rows"):
+        raise ConfigError("maxbatch: --probe-tokens needs the fast engine (its cache is sized for the full prompts)")
     full = engine.config
     probe_config = full
     if probe_tokens is not None:

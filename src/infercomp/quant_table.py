@@ -104,8 +104,9 @@ def wanted(kind: str) -> bool:
 
 
 def describe(tied: bool) -> str:
-    what = "tied embedding / LM head table: one int8 copy read by both" if tied else "embedding and LM head: each"
-    return f"{what} in int8, one scale per vocabulary row (quant_table)"
+    if tied:
+        return "token table (tied embedding and LM head): one int8 copy read by both, one scale per vocabulary row"
+    return "embedding and LM head tables: each in int8, one scale per vocabulary row"
 
 
 @torch.no_grad()
