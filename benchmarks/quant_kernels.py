@@ -93,7 +93,7 @@ def table_after(engine) -> dict:
     from infercomp.quant_table import TABLE_ENV, apply_tables
 
     os.environ.pop(TABLE_ENV, None)
-    engine.settings.notes[:] = [n for n in engine.settings.notes if not n.startswith(TABLE_ENV)]
+    engine.settings.notes[:] = [n for n in engine.settings.notes if TABLE_ENV not in n]
     leans = [engine.lean] if hasattr(engine, "lean") else []
     seconds = apply_tables(engine, leans)
     if hasattr(engine, "_steps"):

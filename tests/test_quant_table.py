@@ -103,6 +103,8 @@ def test_int4_on_the_embedded_pair_reads_one_int8_table(monkeypatch):
     table = fast.main.model.embed_tokens.table
     assert fast.lean.embed is table and fast.lean.head is fast.main.lm_head.table
     assert any("int8" in n and "one scale per vocabulary row" in n for n in fast.settings.notes)
+    assert any(n.startswith("quantized tensors: every decoder layer's q, k, v") for n in fast.settings.notes)
+    assert "token table (embedding, LM head) in the run's dtype (INFERCOMP_QUANT_TABLE=none)" in plain.settings.notes
     emb = plain.main.model.embed_tokens.weight
     float_table = emb.numel() * emb.element_size()
     tied = plain.main.lm_head.weight.data_ptr() == emb.data_ptr()

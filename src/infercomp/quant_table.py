@@ -134,8 +134,8 @@ def apply_tables(engine, leans=()) -> float:
     read the same QuantTable). Notes what was done; returns the seconds."""
     kind = engine.settings.quantization
     if not wanted(kind):
-        if kind in TABLE_KINDS:
-            engine.settings.notes.append(f"{TABLE_ENV}=none: the token table stays in the run's dtype")
+        why = f" ({TABLE_ENV}=none)" if kind in TABLE_KINDS else ""
+        engine.settings.notes.append(f"token table (embedding, LM head) in the run's dtype{why}")
         return 0.0
     start = time.perf_counter()
     pairs = [(lean.hf, lean) for lean in leans] or [(m, None) for m in (engine.main, engine.assistant) if m]

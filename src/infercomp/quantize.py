@@ -398,7 +398,11 @@ def apply(engine, leans=()) -> None:
                 seconds += quantize_layers(model, settings.quantization_recipe)
     from infercomp.quant_table import apply_tables
 
-    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table
+    settings.notes.append(
+        f"quantized tensors: every decoder layer's q, k, v, o, gate, up, down projections "
+        f"({settings.quantization_recipe}); norms in the run's dtype"
+    )
+    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:
         settings.quantization_quality = probe.compare()
