@@ -59,7 +59,9 @@ def test_memory_figure_uses_the_cache_kind_and_names_the_offloaded_device_part()
     assert mem.kv_cache_formula_gb == pytest.approx(mem.kv_cache_gb)  # the whole cache is in use
     plain = SimpleNamespace(settings=cpu)  # the reference engine: model dtype
     ratio = (shape.head_dim + 4) / (shape.head_dim * 4)  # int8 codes + scale against float32
-    assert mem.kv_cache_formula_gb == pytest.approx(memory_of(_run(model, plain, None, 2, 32)).kv_cache_formula_gb * ratio)
+    assert mem.kv_cache_formula_gb == pytest.approx(
+        memory_of(_run(model, plain, None, 2, 32)).kv_cache_formula_gb * ratio
+    )
     assert ratio < 0.5
     off = OffloadedKVCache(shape, 2, 32, torch.float32, "cpu")
     engine = SimpleNamespace(settings=cpu, kv_kind="offloaded", cache=off, draft_cache=None)

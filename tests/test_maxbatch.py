@@ -71,7 +71,12 @@ def test_short_prompt_probes_then_full_prompt_confirmation(monkeypatch):
         "example",
         embedded=True,
         overrides=dict(
-            prompts=[long_prompt(11, 700)], batch_size=1, num_completions=1, max_new_tokens=2, dtype="float32", engine="fast"
+            prompts=[long_prompt(11, 700)],
+            batch_size=1,
+            num_completions=1,
+            max_new_tokens=2,
+            dtype="float32",
+            engine="fast",
         ),
     )
     lines = []

@@ -30,7 +30,11 @@ Progress = Callable[[int, bool, float, str], None]  # (batch, fits, seconds, wha
 
 
 def print_progress(n: int, ok: bool, seconds: float, what: str) -> None:
-    print(f"maxbatch: batch {n:5d}: {'fits' if ok else 'out of memory'} ({seconds:.1f} s){what}", file=sys.stderr, flush=True)
+    print(
+        f"maxbatch: batch {n:5d}: {'fits' if ok else 'out of memory'} ({seconds:.1f} s){what}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def search_max_batch(

@@ -406,4 +406,3 @@ def apply(engine, leans=()) -> None:
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:
         settings.quantization_quality = probe.compare()
-
