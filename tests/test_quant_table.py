@@ -36,32 +36,22 @@ def test_table_bytes_for_qwen3_4b_shapes():
 
 
 def test_tied_model_gets_one_table_and_counts_it_once():
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from tests.test_speculative_sampling import tiny_qwen3
 
     from infercomp.measure.memory import weight_bytes
 
-    cfg = Qwen3Config(
-        vocab_size=512,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = Qwen3ForCausalLM(cfg).eval()
+    model = tiny_qwen3(0)  # float32, a 6 x 16 table; tied here
+    model.lm_head.weight = model.model.embed_tokens.weight
     before = weight_bytes(model)
-    ids = torch.randint(0, 512, (1, 12))
+    ids = torch.randint(0, 6, (1, 12))
     with torch.no_grad():
         ref = model(ids).logits
     embed, head, tied = quantize_tables(model)
     assert tied and embed is head
     assert isinstance(model.model.embed_tokens, TableEmbedding) and isinstance(model.lm_head, TableHead)
     assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()
-    # float32 table (512 x 64 x 4) replaced by int8 codes + float32 row scales, counted once
-    assert weight_bytes(model) == before - 512 * 64 * 4 + 512 * 64 + 512 * 4
+    # float32 table (6 x 16 x 4 bytes) replaced by int8 codes + float32 row scales, counted once
+    assert weight_bytes(model) == before - 6 * 16 * 4 + 6 * 16 + 6 * 4
     with torch.no_grad():
         out = model(ids).logits
     assert out.shape == ref.shape

@@ -68,8 +68,8 @@ def table_product(x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor) -> 
     return F.linear(x, codes.to(x.dtype)) * scale.to(x.dtype)
 
 
-class TableEmbedding(nn.Module):
-    """Stands in for a transformers model's `embed_tokens`."""
+class _TableModule(nn.Module):
+    """A transformers module's stand-in that reads a QuantTable (shared, not copied)."""
 
     def __init__(self, table: QuantTable):
         super().__init__()
@@ -78,21 +78,17 @@ class TableEmbedding(nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         return self.table.weight
+
+
+class TableEmbedding(_TableModule):
+    """Stands in for a transformers model's `embed_tokens`: ids (...) -> (..., hidden)."""
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.table.rows(ids)
 
 
-class TableHead(nn.Module):
-    """Stands in for a transformers model's `lm_head`."""
-
-    def __init__(self, table: QuantTable):
-        super().__init__()
-        self.table = table
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.table.weight
+class TableHead(_TableModule):
+    """Stands in for a transformers model's `lm_head`: (..., hidden) -> (..., vocab)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.table.logits(x)
