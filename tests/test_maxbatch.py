@@ -96,3 +96,28 @@ def test_probe_tokens_needs_the_fast_engine_and_a_long_prefill():
     cfg = load_config("example", embedded=True, overrides=dict(max_new_tokens=2, dtype="float32", engine="fast"))
     with pytest.raises(ConfigError, match="at least 512"):
         find_max_batch(cfg, "batched", 2, probe_tokens=64)
+
+
+def test_cache_bound_from_the_measured_cache_and_free_memory(monkeypatch):
+    """The search's start on CUDA: the rows whose cache alone fills the free memory plus the
+    cache already held (after the allocator's cached blocks are released)."""
+    from types import SimpleNamespace
+
+    from infercomp.maxbatch import _cache_bound
+
+    freed = []
+    engine = SimpleNamespace(
+        ensure_rows=None,
+        settings=SimpleNamespace(device="cuda:0"),
+        kv_kind="int8",
+        cap=SimpleNamespace(rows=16),
+        device="cuda:0",
+        kv_cache_bytes=lambda: 16 * 100,
+        free=lambda: freed.append(1),
+    )
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1050, 10**6))
+    assert _cache_bound(engine) == (100, 26) and freed == [1]  # (1050 + 1600) // 100
+    engine.kv_kind = "offloaded"  # host memory: no device bound
+    assert _cache_bound(engine) == (None, None)
+    engine.kv_kind, engine.settings.device = "int8", "cpu"
+    assert _cache_bound(engine) == (None, None)

@@ -96,6 +96,7 @@ def _cache_bound(engine) -> tuple[int | None, int | None]:
         return None, None
     held = engine.kv_cache_bytes()
     per_row = held // engine.cap.rows
+    engine.free()  # the allocator's cached blocks (loading's temporaries) back to the device
     free, _ = torch.cuda.mem_get_info(engine.device)
     return per_row, int((free + held) // per_row)
 
@@ -149,7 +150,7 @@ def find_max_batch(
             return False
 
     per_row, bound = _cache_bound(engine)
-    top = limit if bound is None else max(1, min(limit, bound))
+    top = limit if bound is None else max(1, min(limit, bound + 1))  # + 1: a cheap check of the bound
     engine.config = probe_config
     best, trials = search_max_batch(fits, top, start=top if bound is not None else 1, progress=progress)
     engine.config = full
@@ -196,6 +197,6 @@ def _confirm(fits, best: int, progress: Progress, tries: int = 3) -> tuple[int, 
 def _note(engine, limit: int, bound: int | None) -> str | None:
     if not engine.settings.device.startswith("cuda"):
         return f"on CPU running out of RAM is not caught: the search stops at --limit {limit}"
-    if bound is not None and bound < limit:
-        return f"searched up to {bound} rows: the KV cache alone of more rows exceeds the free device memory"
+    if bound is not None and bound + 1 < limit:
+        return f"searched up to {bound + 1} rows: the KV cache alone of {bound + 1} rows exceeds the free device memory"
     return None

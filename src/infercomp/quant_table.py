@@ -9,9 +9,13 @@ one int8 code per value and one scale per row (vocabulary entry), symmetric:
 Both uses read that one quantized copy (tied: one table object behind both modules, no extra copy):
   embedding  the rows of the ids, dequantized: (..., hidden) in the model dtype
   LM head    x @ codes.T times the row scales: (..., vocab); a per-row scale factors out of each
-             output's dot product, so the product reads the one-byte codes (compiled on the fast
-             engine, where the cast fuses into the product; eagerly, a model-dtype copy of the
-             codes is made per call)
+             output's dot product. On the fast engine on CUDA the product is compiled: for one
+             row (batch-1 decoding) the compiler's coordinate-descent setting turns the product
+             into one reduction that reads the one-byte codes, the cast fused into it. With more
+             rows (batches, verify passes), and eagerly, a model-dtype copy of the codes is made
+             per call and multiplied by cuBLAS: the table's memory is still halved, but such a
+             step writes and reads that copy (2 x 0.78 GB for Qwen3-4B), more traffic than the
+             bf16 table's one read (not measured yet; INFERCOMP_QUANT_TABLE=none avoids it).
 
 Which weight kinds quantize their table: TABLE_KINDS (the 4-bit kinds; int8 and fp8 keep the
 table in the model dtype). `INFERCOMP_QUANT_TABLE=none` keeps it unquantized for those too: a
