@@ -39,10 +39,11 @@ def test_tied_model_gets_one_table_and_counts_it_once():
     from tests.test_speculative_sampling import tiny_qwen3
 
     from infercomp.measure.memory import weight_bytes
+    from infercomp.models import parameter_count
 
     model = tiny_qwen3(0)  # float32, a 6 x 16 table; tied here
     model.lm_head.weight = model.model.embed_tokens.weight
-    before = weight_bytes(model)
+    before, count = weight_bytes(model), parameter_count(model)
     ids = torch.randint(0, 6, (1, 12))
     with torch.no_grad():
         ref = model(ids).logits
@@ -52,6 +53,8 @@ def test_tied_model_gets_one_table_and_counts_it_once():
     assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()
     # float32 table (6 x 16 x 4 bytes) replaced by int8 codes + float32 row scales, counted once
     assert weight_bytes(model) == before - 6 * 16 * 4 + 6 * 16 + 6 * 4
+    assert parameter_count(model) == count  # the codes stand for the table's values
+    assert model.dtype == torch.float32  # the first floating-point parameter, not the codes
     with torch.no_grad():
         out = model(ids).logits
     assert out.shape == ref.shape

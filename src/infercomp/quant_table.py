@@ -36,15 +36,16 @@ TABLE_ENV = "INFERCOMP_QUANT_TABLE"
 
 
 class QuantTable(nn.Module):
-    """A (vocab, hidden) table as int8 codes and one scale per row, in buffers (counted by
-    `measure.memory.weight_bytes`, moved by `.to()`)."""
+    """A (vocab, hidden) table as int8 codes and one scale per row. The codes are a frozen
+    parameter (the model's parameter count stays that of the table they replace), the scales a
+    buffer; both are counted by `measure.memory.weight_bytes` and moved by `.to()`."""
 
     def __init__(self, weight: torch.Tensor):
         super().__init__()
         w = weight.detach()
         scale = (w.abs().amax(-1).float() / 127.0).clamp(min=torch.finfo(torch.float32).tiny)  # (vocab,)
         codes = (w.float() / scale[:, None]).round().clamp(-127, 127).to(torch.int8)  # (vocab, hidden)
-        self.register_buffer("codes", codes)
+        self.codes = nn.Parameter(codes, requires_grad=False)
         self.register_buffer("scale", scale.to(w.dtype))
         self.dtype = w.dtype
 
