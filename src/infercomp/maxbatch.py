@@ -156,6 +156,11 @@ def find_max_batch(
     engine.config = full
     confirmed, checks = None, []
     if probe_tokens is not None:
+        print(
+            f"maxbatch: {best} rows fit with {probe_tokens}-token prompts; now the full prompts",
+            file=sys.stderr,
+            flush=True,
+        )
         best, confirmed, checks = _confirm(fits, best, progress)
     return {
         "method": method_name,
