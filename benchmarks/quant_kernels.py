@@ -13,7 +13,8 @@ one-line error instead.
 The 4-bit kinds also quantize the token table (embedding and tied LM head) to int8
 (`infercomp.quant_table`). `--table both` measures an int4 recipe first with the table in the
 model dtype, then, in the same process (no second load or layer compile), with the int8 table:
-two records, labelled `RECIPE+bf16-table` and `RECIPE`.
+two records, labelled `RECIPE+bf16-table` and `RECIPE` (the second's `compile` seconds include the
+first's: one engine compiles and captures for both).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def measure(engine) -> dict:
         "token_table": type(engine.main.lm_head).__name__,  # Linear (model dtype) or TableHead (int8)
         "quantize_s": s.quantization_seconds,
         "first_call_s": round(warm_s, 1),
+        "compile": dict(s.compile) if getattr(s, "compile", None) else None,  # fast engine: mode, seconds
         "notes": list(s.notes),
     }
 
@@ -150,6 +152,7 @@ def report(args, record: dict, label: str) -> None:
         line = f"{args.engine:12s} {label:24s} {record['ms_per_step']:8.3f} ms/step  {record['weight_gb']:.2f} GB"
         if record.get("engine_weight_gb") is not None:
             line += f" (engine {record['engine_weight_gb']:.2f} GB, table {record['token_table']})"
+        line += f"  first call {record['first_call_s']} s"
     print(line, flush=True)
     if args.out:
         with open(args.out, "a") as fh:
