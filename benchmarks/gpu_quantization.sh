@@ -11,38 +11,50 @@
 #   OUT=/some/dir LONG=1 bash benchmarks/gpu_quantization.sh   # plus the long-context search
 # Writes $OUT/quant_kernels.jsonl (one JSON object per run), $OUT/quant_kernels.txt (the lines)
 # and, with LONG=1, $OUT/long_context.txt.
+# TABLE=both measures each int4 recipe with its token table in bf16, then with the int8 table
+# (quant_kernels.py --table); DEADLINE (epoch seconds) shortens or skips runs that would pass it.
+# Every run writes straight into the files (no pipes: a killed pipe would lose its buffer).
 set -u
 OUT=${OUT:-results/gpu_quantization}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
+. "$(dirname "$0")/deadline.sh"
 LIMIT=${LIMIT:-150}   # seconds per recipe: load + quantize + compile + 4 calls
+TABLE=${TABLE:-int8}
 log="$OUT/quant_kernels.txt"
-"$PY" -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" | tee "$log"
+"$PY" -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" >> "$log" 2>&1
 # Override either list to spend less GPU time, e.g. FAST="none int8-weight-only int4-tile-packed fp8-dynamic-row"
 FAST=${FAST:-"none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"}
 REF=${REF-"none int8-weight-only int4-tile-packed fp8-dynamic-row"}
 INDUCTOR=${INDUCTOR-"int8-weight-only int4-tile-packed"}
-for recipe in $FAST; do
-  timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
-  [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
-done
+
+one() {  # one() ENGINE RECIPE LABEL [env assignments...]: one quant_kernels.py process
+  local engine=$1 recipe=$2 label=$3 cap
+  shift 3
+  cap=$(seconds_for "$LIMIT")
+  [ "$TABLE" = both ] && case $recipe in int4*) cap=$(seconds_for $((LIMIT + 30))) ;; esac
+  if [ "$cap" = 0 ]; then
+    echo "$engine $label skipped: the session's time ran out" >> "$log"
+    return
+  fi
+  local before
+  before=$(wc -l < "$log")
+  env "$@" timeout "$cap" "$PY" benchmarks/quant_kernels.py --engine "$engine" --recipe "$recipe" --label "$label" \
+    --table "$TABLE" --out "$OUT/quant_kernels.jsonl" >> "$log" 2>>"$OUT/stderr.txt"
+  [ $? = 124 ] && echo "$engine $label FAILED: over ${cap}s" >> "$log"
+  tail -n +$((before + 1)) "$log"
+}
+for recipe in $FAST; do one fast "$recipe" "$recipe"; done
 # torchao's own compiler settings (coordinate-descent tuning), off by default, on the two main recipes
-for recipe in $INDUCTOR; do
-  INFERCOMP_QUANT_INDUCTOR=1 timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" \
-    --label "$recipe+inductor" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
-  [ "${PIPESTATUS[0]}" = 124 ] && echo "fast         $recipe+inductor FAILED: over ${LIMIT}s" | tee -a "$log"
-done
-for recipe in $REF; do
-  timeout "$LIMIT" "$PY" benchmarks/quant_kernels.py --engine transformers --recipe "$recipe" --out "$OUT/quant_kernels.jsonl" 2>>"$OUT/stderr.txt" | tee -a "$log"
-  [ "${PIPESTATUS[0]}" = 124 ] && echo "transformers $recipe FAILED: over ${LIMIT}s" | tee -a "$log"
-done
+for recipe in $INDUCTOR; do one fast "$recipe" "$recipe+inductor" INFERCOMP_QUANT_INDUCTOR=1; done
+for recipe in $REF; do one transformers "$recipe" "$recipe"; done
 if [ "${LONG:-0}" = 1 ]; then
   long="$OUT/long_context.txt"
   for setting in "cache_implementation=dynamic" "cache_implementation=quantized" \
                  "cache_implementation=offloaded" "quantization=int4"; do
-    echo "== long_context maxbatch, reference engine, $setting" | tee -a "$long"
+    echo "== long_context maxbatch, reference engine, $setting" >> "$long"
     timeout 300 "$PY" -m infercomp.cli maxbatch long_context --set engine=transformers --set "$setting" \
-      --set max_new_tokens=16 --limit 64 2>>"$OUT/stderr.txt" | tee -a "$long"
+      --set max_new_tokens=16 --limit 64 >> "$long" 2>>"$OUT/stderr.txt"
   done
 fi
 echo "done: $log"

@@ -5,8 +5,16 @@ the CUDA context cannot take the others with it):
     python benchmarks/quant_kernels.py --engine fast --recipe int4-tile-packed [--out FILE.jsonl]
 `--recipe none` is the bf16 baseline. Prints one line and appends one JSON object to FILE:
 engine, recipe, kind, ms per decode step (greedy, 128 new tokens after a 32-token prompt, the
-best of 3 timed calls after one warm-up), weight bytes after quantization, quantization seconds
-and the notes; a failure prints and records its one-line error instead.
+best of 3 timed calls after one warm-up), weight bytes after quantization (`weight_gb`: the
+transformers model's parameters and buffers; `engine_weight_gb`: the fast engine's own tensors,
+LeanModel.weight_bytes), quantization seconds and the notes; a failure prints and records its
+one-line error instead.
+
+The 4-bit kinds also quantize the token table (embedding and tied LM head) to int8
+(`infercomp.quant_table`). `--table both` measures an int4 recipe first with the table in the
+model dtype, then, in the same process (no second load or layer compile), with the int8 table:
+two records, labelled `RECIPE+bf16-table` and `RECIPE` (the second's `compile` seconds include the
+first's: one engine compiles and captures for both).
 """
 
 from __future__ import annotations
@@ -23,12 +31,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def run(engine_name: str, recipe: str, model: str, device: str) -> dict:
+def run(engine_name: str, recipe: str, model: str, device: str):
+    """(the record of one measurement, the loaded engine)."""
     from fast_engine import prompt_of
 
     from infercomp.config import load_config
     from infercomp.loader import load_engine
-    from infercomp.measure.memory import weight_bytes
     from infercomp.quantize import RECIPE_ENV, RECIPES
 
     kind = "none" if recipe == "none" else RECIPES[recipe].kind
@@ -53,11 +61,18 @@ def run(engine_name: str, recipe: str, model: str, device: str) -> dict:
         ),
     )
     engine = load_engine(cfg, need_assistant=False)
+    return measure(engine), engine
+
+
+def measure(engine) -> dict:
+    from infercomp.measure.memory import weight_bytes
+
     s = engine.settings
     start = time.perf_counter()
     engine.generate([0], do_sample=False)  # compiles and captures on the fast engine
     warm_s = time.perf_counter() - start
     steps = [engine.generate([0], do_sample=False).inter_token_latency_s * 1000 for _ in range(3)]
+    lean = getattr(engine, "lean", None)
     return {
         "engine": s.engine,
         "recipe": s.quantization_recipe or "none",
@@ -65,10 +80,30 @@ def run(engine_name: str, recipe: str, model: str, device: str) -> dict:
         "ms_per_step": round(min(steps), 3),
         "ms_per_step_all": [round(x, 3) for x in steps],
         "weight_gb": round(weight_bytes(engine.main) / 1e9, 3),
+        "engine_weight_gb": None if lean is None else round(lean.weight_bytes() / 1e9, 3),
+        "token_table": type(engine.main.lm_head).__name__,  # Linear (model dtype) or TableHead (int8)
         "quantize_s": s.quantization_seconds,
         "first_call_s": round(warm_s, 1),
-        "notes": s.notes,
+        "compile": dict(s.compile) if getattr(s, "compile", None) else None,  # fast engine: mode, seconds
+        "notes": list(s.notes),
     }
+
+
+def table_after(engine) -> dict:
+    """Quantize the token table of an engine measured with it in the model dtype, and measure
+    again (the steps are captured anew: the head and embedding read the int8 table)."""
+    from infercomp.quant_table import TABLE_ENV, apply_tables
+
+    os.environ.pop(TABLE_ENV, None)
+    engine.settings.notes[:] = [n for n in engine.settings.notes if TABLE_ENV not in n]
+    leans = [engine.lean] if hasattr(engine, "lean") else []
+    seconds = apply_tables(engine, leans)
+    if hasattr(engine, "_steps"):
+        engine._steps.clear()
+        engine._states.clear()
+    record = measure(engine)
+    record["table_quantize_s"] = round(seconds, 3)
+    return record
 
 
 def main() -> None:
@@ -79,21 +114,45 @@ def main() -> None:
     ap.add_argument("--device", default="cuda", help="cpu: a smoke test of the script only")
     ap.add_argument("--label", help="the name printed and recorded (default: the recipe)")
     ap.add_argument("--out")
+    ap.add_argument(
+        "--table",
+        choices=["int8", "none", "both"],
+        default="int8",
+        help="4-bit kinds' token table: int8 (the default), none (model dtype), both (none, then int8)",
+    )
     args = ap.parse_args()
+    from infercomp.quant_table import TABLE_ENV, TABLE_KINDS
+    from infercomp.quantize import RECIPES
+
     label = args.label or args.recipe
+    four_bit = args.recipe in RECIPES and RECIPES[args.recipe].kind in TABLE_KINDS
+    if args.table != "int8" and four_bit:
+        os.environ[TABLE_ENV] = "none"
+        label += "+bf16-table"
     try:
-        record = run(args.engine, args.recipe, args.model, args.device)
-        record["label"] = label
-        line = f"{args.engine:12s} {label:24s} {record['ms_per_step']:8.3f} ms/step  {record['weight_gb']:.2f} GB"
+        record, engine = run(args.engine, args.recipe, args.model, args.device)
+        report(args, record, label)
+        if args.table == "both" and four_bit:
+            label = args.label or args.recipe
+            report(args, table_after(engine), label)
     except Exception as exc:  # noqa: BLE001 - every failure is a result here, reported in one line
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        record = {
-            "engine": args.engine,
-            "recipe": args.recipe,
-            "label": args.label or args.recipe,
-            "error": f"{type(exc).__name__}: {first}",
-        }
+        record = {"engine": args.engine, "recipe": args.recipe, "error": f"{type(exc).__name__}: {first}"}
+        report(args, record, label)
+    sys.stdout.flush()
+    os._exit(0)  # skip the interpreter's teardown (compile workers, CUDA): it overran limits
+
+
+def report(args, record: dict, label: str) -> None:
+    """One printed line and one JSON line, written at once (a later kill keeps them)."""
+    record["label"] = label
+    if "error" in record:
         line = f"{args.engine:12s} {label:24s} FAILED {record['error']}"
+    else:
+        line = f"{args.engine:12s} {label:24s} {record['ms_per_step']:8.3f} ms/step  {record['weight_gb']:.2f} GB"
+        if record.get("engine_weight_gb") is not None:
+            line += f" (engine {record['engine_weight_gb']:.2f} GB, table {record['token_table']})"
+        line += f"  first call {record['first_call_s']} s"
     print(line, flush=True)
     if args.out:
         with open(args.out, "a") as fh:

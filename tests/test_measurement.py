@@ -347,5 +347,6 @@ def test_maxbatch_command_on_cpu():
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found["max_batch_size"] == 4 and "CPU" in found["note"]
+    assert "maxbatch: batch     4: fits (" in proc.stderr  # each probe's line, as it finishes
     refused = subprocess.run(args[:7] + ["beam_search"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1

@@ -142,8 +142,13 @@ def maxbatch(
     set_: SetOpt = None,
     embedded: EmbeddedOpt = False,
     limit: Annotated[int, typer.Option(min=1, help="largest batch size to try (>= 1)")] = 256,
+    probe_tokens: Annotated[
+        int | None,
+        typer.Option(help="fast engine: probe with prompts cut to this many tokens (cache sized for the full ones)"),
+    ] = None,
 ) -> None:
-    """Find the largest batch size METHOD runs at without running out of memory."""
+    """Find the largest batch size METHOD runs at without running out of memory (one line per
+    probe on stderr as it finishes)."""
     from infercomp.maxbatch import find_max_batch
     from infercomp.methods import method_names
     from infercomp.preflight import preflight
@@ -153,8 +158,8 @@ def maxbatch(
     cfg = load_config(config, set_, embedded=embedded)
     preflight(cfg, need_assistant=method.endswith("_speculative"))
     quiet_transformers()
-    found = find_max_batch(cfg, method, limit)
-    for n, ok in found["trials"]:
+    found = find_max_batch(cfg, method, limit, probe_tokens)
+    for n, ok in found["trials"] + found["full_prompt_trials"]:
         out.print(f"batch {n:5d}: {'fits' if ok else 'out of memory'}", highlight=False)
     if found["note"]:
         out.print(f"note: {found['note']}", highlight=False)

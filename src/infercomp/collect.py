@@ -212,7 +212,8 @@ class MethodRun:
         new = output.context_tokens - prompt
         slots = output.attended_slots
         if slots is None and self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
-            per_slot = sum(kv_bytes_per_token(m) for m in self.models_used()) * rows
+            kind = getattr(self.engine, "kv_kind", None)
+            per_slot = sum(kv_bytes_per_token(m, kind) for m in self.models_used()) * rows
             slots = output.kv_cache_bytes // per_slot
         st = output.speculative
         if st is not None:

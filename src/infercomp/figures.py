@@ -141,7 +141,7 @@ def summary_of(run: MethodRun) -> Summary:
 
 
 def memory_of(run: MethodRun) -> Memory:
-    from infercomp.measure.memory import kv_bytes_per_token, weight_bytes
+    from infercomp.measure.memory import kv_bytes_per_token, offloaded_device_bytes, weight_bytes
 
     def peak(attr: str) -> float | None:
         values = [getattr(p, attr) for p in run.peaks if getattr(p, attr) is not None]
@@ -150,8 +150,17 @@ def memory_of(run: MethodRun) -> Memory:
     models = run.models_used()
     weights = sum(weight_bytes(m) for m in models) / 1e9
     # Cross-check: bytes per token x the longest context x the most rows of any call.
-    formula = sum(kv_bytes_per_token(m) for m in models) * run.max_context * run.max_rows / 1e9
+    # In the cache's element bytes (int8 / fp8 codes and their scales on the fast engine).
+    kind = getattr(run.engine, "kv_kind", None)
+    formula = sum(kv_bytes_per_token(m, kind) for m in models) * run.max_context * run.max_rows / 1e9
     kv = None if run.kv_unmeasured or run.kv_cache_bytes is None else run.kv_cache_bytes / 1e9
+    source = "measured: cache tensors after the largest call"
+    device = offloaded_device_bytes(run.engine)
+    if kv is not None and device is not None:
+        source += (
+            f"; offloaded: {device / 1e9:.3f} GB of it on the device (two layer buffers per model), "
+            "the rest in pinned host memory (the formula counts the host part)"
+        )
     on_gpu = run.engine.settings.device.startswith("cuda")
     measured = peak("gpu_allocated_peak_gb") if on_gpu else peak("cpu_rss_peak_gb")
     return Memory(
@@ -162,7 +171,7 @@ def memory_of(run: MethodRun) -> Memory:
         weights_gb=weights,
         kv_cache_gb=kv,
         kv_cache_formula_gb=formula,
-        kv_cache_source="measured: cache tensors after the largest call"
+        kv_cache_source=source
         if kv is not None
         else "not measured: a call returned no inspectable cache; see kv_cache_formula_gb",
         other_gb=None if measured is None else measured - weights - (kv if kv is not None else formula),
@@ -175,7 +184,8 @@ def roofline_of(run: MethodRun) -> Roofline:
     from infercomp.measure.roofline import roofline
 
     speculative = run.spec is not None
-    return Roofline(**roofline(run.engine.main, run.call_shapes, run.bandwidth_gbs, speculative))
+    kind = getattr(run.engine, "kv_kind", None)  # the fast engine's cache kind: its element bytes
+    return Roofline(**roofline(run.engine.main, run.call_shapes, run.bandwidth_gbs, speculative, kind))
 
 
 def annotate_speedups(results: Results, baseline: str) -> None:

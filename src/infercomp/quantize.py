@@ -14,8 +14,9 @@ different kernel), the default one depends on the device. The environment variab
 `INFERCOMP_QUANT_RECIPE` picks another one of the same kind: a benchmarking knob, recorded in
 `settings.quantization_recipe` like the default.
 
-Only the decoder layers' projections are quantized: the embedding and the (often tied) LM head
-stay in the run's dtype, on both engines, so both run the same numbers.
+The decoder layers' projections are quantized by torchao; the token table (embedding and the
+often tied LM head) stays in the run's dtype, except for the 4-bit kinds, where it becomes an
+int8 table (`quant_table`). Both engines run the same quantized tensors, so the same numbers.
 """
 
 from __future__ import annotations
@@ -395,6 +396,13 @@ def apply(engine, leans=()) -> None:
         for model in (engine.main, engine.assistant):
             if model is not None:
                 seconds += quantize_layers(model, settings.quantization_recipe)
+    from infercomp.quant_table import apply_tables
+
+    settings.notes.append(
+        f"quantized tensors: every decoder layer's q, k, v, o, gate, up, down projections "
+        f"({settings.quantization_recipe}); norms in the run's dtype"
+    )
+    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:
         settings.quantization_quality = probe.compare()

@@ -62,7 +62,7 @@ class Memory(BaseModel):
     nvml_used_peak_gb: float | None = None  # device memory in use as NVML reports it
     weights_gb: float  # parameters and buffers of the models this method's calls ran
     kv_cache_gb: float | None = None  # measured: bytes of the cache tensors the largest call left
-    kv_cache_formula_gb: float | None = None  # layers x KV heads x head_dim x 2 x bytes x tokens x rows
+    kv_cache_formula_gb: float | None = None  # layers x KV heads x 2 x (head_dim x bytes + scales) x tokens x rows
     kv_cache_source: str | None = None  # "measured: ..." or why not
     other_gb: float | None  # peak (GPU allocated, or CPU RSS) minus weights and KV cache (measured)
 

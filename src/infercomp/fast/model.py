@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from infercomp.fast import gemv
 from infercomp.fast.kvcache import codes_as, store
+from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
 # Attention at decode shapes: plain matmuls ("matmul", the default: the compiler fuses the softmax
@@ -89,8 +90,10 @@ class LeanModel:
         )
         self.dtype = inner.embed_tokens.weight.dtype
         self.device = inner.embed_tokens.weight.device
-        self.embed = inner.embed_tokens.weight  # (vocab, hidden)
-        self.head = hf_model.lm_head.weight  # (vocab, hidden); the same tensor when tied
+        # (vocab, hidden) tensors, the same one when tied; the 4-bit weight kinds replace them by
+        # one int8 QuantTable (quant_table), read through embed_rows / head_logits
+        self.embed = inner.embed_tokens.weight
+        self.head = hf_model.lm_head.weight
         self.norm = inner.norm.weight
         self.layers = [_fuse_layer(layer) for layer in inner.layers]
         rotary = inner.rotary_emb
@@ -120,7 +123,7 @@ class LeanModel:
         for t in [self.embed, self.head, self.norm] + [w for lw in self.layers for w in vars(lw).values()]:
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
-                total += tensor_bytes(t)
+                total += t.nbytes() if is_table(t) else tensor_bytes(t)
         return total
 
 
@@ -203,6 +206,31 @@ def cublas_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 @cublas_linear.register_fake
 def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+def embed_rows(table, ids: torch.Tensor) -> torch.Tensor:
+    """The embedding of ids (B, q): (B, q, hidden), from a tensor or an int8 QuantTable."""
+    if is_table(table):
+        return table.rows(ids)
+    return F.embedding(ids, table)
+
+
+_compiled_product = None
+
+
+def head_logits(head, x: torch.Tensor, compiled: bool) -> torch.Tensor:
+    """The LM head: x (B, n, hidden) -> float32 logits (B, n, vocab). An int8 QuantTable's product
+    is compiled where the layers are (`compiled`), so the codes' cast fuses into it; a plain
+    tensor head stays one cuBLAS call."""
+    global _compiled_product
+    if not is_table(head):
+        return F.linear(x, head).float()
+    product = table_product
+    if compiled:
+        if _compiled_product is None:
+            _compiled_product = torch.compile(table_product, dynamic=False, fullgraph=True)
+        product = _compiled_product
+    return product(x, head.codes, head.scale).float()
 
 
 def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 
 from infercomp.fast import gemv
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, layer_forward, rms_norm
+from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, embed_rows, head_logits, layer_forward, rms_norm
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -153,7 +153,7 @@ def forward(
         if out_index is not None:
             x = _pick(x, out_index)
     x = rms_norm(x, model.norm, model.shape.eps)
-    return torch.nn.functional.linear(x, model.head).float()
+    return head_logits(model.head, x, rt.compile_layers)
 
 
 def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
@@ -161,7 +161,7 @@ def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: s
     cache rows a prefill writes without reading others (None: a step over rows already there)."""
     cos_t, sin_t = model.rope_tables(cache.slots)
     cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
-    x = torch.nn.functional.embedding(ids, model.embed)  # (B, q, hidden)
+    x = embed_rows(model.embed, ids)  # (B, q, hidden)
     cache.begin(written)
     for i, w in enumerate(model.layers):
         cache.before(i)

@@ -139,16 +139,37 @@ def _local(tensor):
     return tensor.to_local() if hasattr(tensor, "to_local") else tensor  # DTensor: this rank's shard
 
 
-def kv_bytes_per_token(model) -> int:
-    """K and V for one token across all layers on this device: layers x KV heads x head_dim x 2 x bytes."""
+def kv_bytes_per_token(model, kv_kind: str | None = None) -> int:
+    """K and V for one token across all layers on this device, in the cache's real element bytes:
+    layers x KV heads x 2 x (head_dim x bytes per value + scale bytes per token and KV head).
+
+    kv_kind: the fast engine's cache kind (`FastEngine.kv_kind`): "int8" / "fp8" hold one-byte
+    codes and one float32 scale per token and KV head, for K and for V; None (the model dtype) and
+    "offloaded" (the model dtype, in host memory) hold head_dim values of the model's float dtype.
+    The reference engine's caches count the model dtype (its quantized cache packs 2 or 4 bits
+    with a window in the model dtype: its measured bytes are the figure to read)."""
+    import torch
+
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
     kv_heads //= getattr(model, "_tp_size", None) or 1  # tensor parallel: this rank's heads
-    elem = next(model.parameters()).element_size()
-    if elem < 2:  # quantized weights: the cache is kept in the compute dtype
-        elem = 2
-    return cfg.num_hidden_layers * kv_heads * head_dim * 2 * elem
+    if kv_kind in ("int8", "fp8"):
+        per_head = head_dim * 1 + 4
+    else:
+        # The compute dtype, not the first parameter's storage (quantized weights may be 1 byte or
+        # a tensor subclass; the cache is kept in the compute dtype)
+        dtype = getattr(model, "dtype", None)
+        elem = torch.empty((), dtype=dtype).element_size() if isinstance(dtype, torch.dtype) else 2
+        per_head = head_dim * max(elem, 2)
+    return cfg.num_hidden_layers * kv_heads * 2 * per_head
+
+
+def offloaded_device_bytes(engine) -> int | None:
+    """The device part of an offloaded fast-engine cache (its layer buffers), None otherwise."""
+    caches = [getattr(engine, "cache", None), getattr(engine, "draft_cache", None)]
+    parts = [c.device_nbytes() for c in caches if c is not None and hasattr(c, "device_nbytes")]
+    return sum(parts) if parts else None
 
 
 def cache_tensor_bytes(cache) -> int | None:

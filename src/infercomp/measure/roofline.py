@@ -71,14 +71,17 @@ def call_bytes(model, kv_per_token: int, call: CallShape, speculative: bool) -> 
     return float(weights), kv_per_token * call.rows * context
 
 
-def roofline(model, calls: list[CallShape], bandwidth_gbs: float | None, speculative: bool) -> dict:
-    """Roofline fields over a method's calls: bytes and time summed over every pass."""
+def roofline(
+    model, calls: list[CallShape], bandwidth_gbs: float | None, speculative: bool, kv_kind: str | None = None
+) -> dict:
+    """Roofline fields over a method's calls: bytes and time summed over every pass. kv_kind: the
+    fast engine's cache kind, whose element bytes the KV reads count (memory.kv_bytes_per_token)."""
     from infercomp.measure.memory import kv_bytes_per_token
 
     timed = [c for c in calls if c.step_time_s and c.passes > 0]
     if not timed or not bandwidth_gbs:
         return {"unavailable": "no decode steps were timed" if not timed else "no bandwidth measured"}
-    kv_per_token = kv_bytes_per_token(model)
+    kv_per_token = kv_bytes_per_token(model, kv_kind)
     weights = kv = seconds = 0.0
     passes = 0
     for c in timed:
