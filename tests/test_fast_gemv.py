@@ -1,5 +1,7 @@
 """The fused single-row products (fast/gemv.py) against the unfused reference, through Triton's
-CPU interpreter. Skipped where Triton is not installed (CPU builds of torch come without it)."""
+CPU interpreter. Skipped where Triton is not installed (CPU builds of torch come without it; to run
+them: `pip install triton==3.6.0 "numpy<2.3"`, whose interpreter needs the older numpy). On a GPU,
+tests/test_fast_engine_gpu.py checks the compiled kernel token for token in float32."""
 
 from __future__ import annotations
 
@@ -81,3 +83,23 @@ def test_only_one_row_of_plain_weights_is_served(interpreted):
     assert not gemv.serves(torch.zeros(2, 1, 4), w)  # two rows: the matrix-matrix kernels
     assert not gemv.serves(torch.zeros(1, 5, 4), w)  # a 5-token verify block
     assert not gemv.serves(torch.zeros(1, 1, 4), torch.nn.Parameter(w))  # not a plain tensor
+
+
+def test_the_engine_routes_one_row_through_the_kernel_and_keeps_its_tokens(interpreted, monkeypatch):
+    """A tiny Qwen3 in float32 on the fast engine (uncompiled on CPU): with the kernel serving its
+    one-row products, greedy tokens equal those of the plain products, and the kernel did run."""
+    from test_fast_engine import tiny_engine
+
+    fast = tiny_engine(1)
+    monkeypatch.setattr(gemv, "READY", False)
+    plain = [r.token_ids for r in fast.generate([0], do_sample=False).rows]
+    calls = []
+    launch = gemv._kernel()
+    monkeypatch.setattr(gemv, "_KERNEL", lambda *a: calls.append(a[4:]) or launch(*a))
+    monkeypatch.setattr(gemv, "READY", True)
+    fused = [r.token_ids for r in fast.generate([0], do_sample=False).rows]
+    new = len(plain[0])
+    assert fused == plain and new >= 5
+    # 2 layers x 4 products per decode step (the prompt's block of tokens takes the plain path)
+    assert len(calls) == 2 * 4 * (new - 1)
+    assert {prologue for _, prologue in calls} == {gemv.NONE, gemv.RMSNORM, gemv.SILU}
