@@ -4,7 +4,6 @@ streaming them in BLOCK_K-column steps against the (prologue-transformed) input 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
 
-
 import os
 
 import triton

@@ -3,6 +3,7 @@ of any other (a setting it ignored would time a different method than the one na
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from infercomp.fast.sampling import Choice
@@ -24,9 +25,15 @@ def unsupported_reason(kwargs: dict[str, Any]) -> str | None:
 
 
 def choice_of(kwargs: dict[str, Any], compiled: bool) -> Choice:
-    """The device-side choice of these settings; `compiled`: the steps run compiled."""
+    """The device-side choice of these settings; `compiled`: the steps run compiled.
+
+    The warping and draw stay eager unless INFERCOMP_FAST_COMPILE_SAMPLING=1: compiled into one
+    function they cost more, not less (nucleus over greedy at 32 rows, two H100 sessions: +0.62
+    ms of device time per step compiled, +0.43 ms eager; docs/measurements/2026-11-27-h100-gemv
+    and -profiles-2)."""
     if not kwargs.get("do_sample", False):
         return Choice(do_sample=False)
+    compiled = compiled and os.environ.get("INFERCOMP_FAST_COMPILE_SAMPLING", "0") == "1"
     return Choice(
         do_sample=True,
         temperature=float(kwargs.get("temperature", 1.0)),
