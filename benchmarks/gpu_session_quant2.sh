@@ -5,7 +5,7 @@
 # Each step runs under its own time limit and writes straight into files under $OUT (no pipes):
 #  a. weights, fast engine, batch 1 (gpu_quantization.sh -> quant_kernels.py, a process per
 #     recipe): bf16; int4 tile-packed measured with its token table in bf16, then with the int8
-#     table (--table both); fp8 dynamic per row; fp8 weight-only; int8 weight-only. Step ms,
+#     table (TABLE=both: a process per table kind); fp8 dynamic per row; fp8 weight-only; int8 weight-only. Step ms,
 #     weight bytes, compile seconds -> $OUT/quant/quant_kernels.{txt,jsonl}
 #  b. long_context, fast engine: maxbatch per KV-cache kind (bf16 static, int8, fp8), 2 new
 #     tokens, probes with 512-token prompts in the 4,096-slot cache, the size found confirmed with

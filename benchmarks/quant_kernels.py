@@ -11,10 +11,9 @@ LeanModel.weight_bytes), quantization seconds and the notes; a failure prints an
 one-line error instead.
 
 The 4-bit kinds also quantize the token table (embedding and tied LM head) to int8
-(`infercomp.quant_table`). `--table both` measures an int4 recipe first with the table in the
-model dtype, then, in the same process (no second load or layer compile), with the int8 table:
-two records, labelled `RECIPE+bf16-table` and `RECIPE` (the second's `compile` seconds include the
-first's: one engine compiles and captures for both).
+(`infercomp.quant_table`); `--table none` keeps it in the model dtype (label `RECIPE+bf16-table`).
+Each table kind needs a process of its own: swapping the table in a measured engine and capturing
+its steps again failed in PyTorch's allocator on an H100 (docs/measurements/2026-11-27-h100-quantization-2).
 """
 
 from __future__ import annotations
@@ -89,23 +88,6 @@ def measure(engine) -> dict:
     }
 
 
-def table_after(engine) -> dict:
-    """Quantize the token table of an engine measured with it in the model dtype, and measure
-    again (the steps are captured anew: the head and embedding read the int8 table)."""
-    from infercomp.quant_table import TABLE_ENV, apply_tables
-
-    os.environ.pop(TABLE_ENV, None)
-    engine.settings.notes[:] = [n for n in engine.settings.notes if TABLE_ENV not in n]
-    leans = [engine.lean] if hasattr(engine, "lean") else []
-    seconds = apply_tables(engine, leans)
-    if hasattr(engine, "_steps"):
-        engine._steps.clear()
-        engine._states.clear()
-    record = measure(engine)
-    record["table_quantize_s"] = round(seconds, 3)
-    return record
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", choices=["fast", "transformers"], required=True)
@@ -116,9 +98,9 @@ def main() -> None:
     ap.add_argument("--out")
     ap.add_argument(
         "--table",
-        choices=["int8", "none", "both"],
+        choices=["int8", "none"],
         default="int8",
-        help="4-bit kinds' token table: int8 (the default), none (model dtype), both (none, then int8)",
+        help="4-bit kinds' token table: int8 (the default) or none (model dtype)",
     )
     args = ap.parse_args()
     from infercomp.quant_table import TABLE_ENV, TABLE_KINDS
@@ -132,9 +114,6 @@ def main() -> None:
     try:
         record, engine = run(args.engine, args.recipe, args.model, args.device)
         report(args, record, label)
-        if args.table == "both" and four_bit:
-            label = args.label or args.recipe
-            report(args, table_after(engine), label)
     except Exception as exc:  # noqa: BLE001 - every failure is a result here, reported in one line
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         record = {"engine": args.engine, "recipe": args.recipe, "error": f"{type(exc).__name__}: {first}"}
