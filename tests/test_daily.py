@@ -248,7 +248,7 @@ exit_at_once(143) if sys.argv[1] == "at-once" else sys.exit(143)
 def test_exit_after_an_interrupt_from_c_code_keeps_its_code_only_at_once(how, code, tmp_path):
     (tmp_path / "escaped.py").write_text(_ESCAPED_INTERRUPT)
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{tmp_path}"}
-    done = subprocess.run([sys.executable, "-m", "escaped", how], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "escaped", how], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout == "caught\n" and done.returncode == code, done.stderr
 
 
@@ -268,8 +268,27 @@ except KeyboardInterrupt:
 
 def test_an_interrupt_during_library_imports_waits_for_the_imports_to_end():
     env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run([sys.executable, "-c", _DEFERRED], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _DEFERRED], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout == "inside\nraised at the end\n" and done.returncode == 0, done.stderr
+
+
+_TWICE = """
+import os, signal
+from infercomp.process import install_interrupt_handlers
+install_interrupt_handlers()
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+except KeyboardInterrupt:
+    print("cleaning up", flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)  # a second signal while cleaning up
+    print("never printed", flush=True)
+"""
+
+
+def test_a_second_signal_during_cleanup_stops_at_once():
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run([sys.executable, "-c", _TWICE], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout == "cleaning up\n" and done.returncode == 128 + signal.SIGTERM, done.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ tests/test_fast_engine_gpu.py checks the compiled kernel token for token in floa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -12,11 +13,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-# Triton decides at import whether its kernels run interpreted.
+# Triton decides at import whether its kernels run interpreted, for the whole process: never
+# switch it on where the GPU tests (which compile real kernels) may run in the same process.
+if importlib.util.find_spec("triton") is None:
+    pytest.skip("skipped: Triton not installed (CUDA builds of torch bring it)", allow_module_level=True)
+if torch.cuda.is_available():
+    pytest.skip("skipped on a GPU machine: test_fast_engine_gpu.py runs the real kernel", allow_module_level=True)
 if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("skipped: Triton was imported before interpreting was set", allow_module_level=True)
 os.environ["TRITON_INTERPRET"] = "1"
-pytest.importorskip("triton", reason="skipped: Triton not installed (CUDA builds of torch bring it)")
 
 from infercomp.fast import gemv  # noqa: E402
 from infercomp.fast.model import rms_norm  # noqa: E402
@@ -39,13 +44,15 @@ def reference(x, weight, norm, residual, eps, prologue):
         g, u = x.chunk(2, dim=-1)
         x = F.silu(g) * u
     y = F.linear(x, weight)
-    # Both sides round the activated row, the product and its sum with the residual to bf16 (8
-    # significant bits; Triton's CPU interpreter truncates where the GPU rounds to nearest): a
-    # rounding of each term costs at most 2^-7 of |w| . |x|, of |y|, of |y + r|; twice that.
-    slack = 2**-6 * (F.linear(x.float().abs(), weight.float().abs()) + y.float().abs()) + 1e-3
+    # Both sides round the activated row, the product and its sum with the residual to the
+    # model dtype (bf16: 8 significant bits, Triton's CPU interpreter truncating where the GPU
+    # rounds to nearest): a rounding of each term costs at most one unit u of |w| . |x|, of |y|,
+    # of |y + r|; allow 2u.
+    u = {torch.bfloat16: 2**-7, torch.float16: 2**-10, torch.float32: 2**-23}[x.dtype]
+    slack = 2 * u * (F.linear(x.float().abs(), weight.float().abs()) + y.float().abs()) + 1e-6
     if residual is None:
         return y, slack
-    return residual + y, slack + 2**-6 * (residual + y).float().abs()
+    return residual + y, slack + 2 * u * (residual + y).float().abs()
 
 
 # N and K not multiples of the block sizes: the masked edges are exercised.
@@ -62,6 +69,22 @@ def test_fused_product_matches_the_unfused_layers(interpreted, prologue, with_re
     got = gemv.gemv(x, weight, norm, residual, 1e-6, prologue)
     want, slack = reference(x, weight, norm, residual, 1e-6, prologue)
     assert got.shape == (1, 1, n) and got.dtype == torch.bfloat16
+    assert ((got.float() - want.float()).abs() <= slack).all(), (got - want).abs().max()
+
+
+@pytest.mark.parametrize("prologue", [gemv.NONE, gemv.RMSNORM, gemv.SILU])
+@pytest.mark.parametrize("dtype, n, k", [(torch.float32, 19, 40), (torch.float16, 33, 520)])
+def test_fused_product_in_float32_and_float16_small_and_odd_shapes(interpreted, prologue, dtype, n, k):
+    """float32: the same sum up to its order (tight); an input whose mean square is near eps, so a
+    kernel that dropped or misplaced eps, or divided by the wrong count, fails; K below one block."""
+    torch.manual_seed(2)
+    width = 2 * k if prologue == gemv.SILU else k
+    x = (0.1 * torch.randn(1, 1, width)).to(dtype)  # mean square near eps: both matter
+    weight = (torch.randn(n, k) / k**0.5).to(dtype)
+    norm = (1 + 0.1 * torch.randn(k)).to(dtype) if prologue == gemv.RMSNORM else None
+    residual = (1e-3 * torch.randn(1, 1, n)).to(dtype)
+    got = gemv.gemv(x, weight, norm, residual, 1e-2, prologue)
+    want, slack = reference(x, weight, norm, residual, 1e-2, prologue)
     assert ((got.float() - want.float()).abs() <= slack).all(), (got - want).abs().max()
 
 
@@ -83,6 +106,8 @@ def test_only_one_row_of_plain_weights_is_served(interpreted):
     assert not gemv.serves(torch.zeros(2, 1, 4), w)  # two rows: the matrix-matrix kernels
     assert not gemv.serves(torch.zeros(1, 5, 4), w)  # a 5-token verify block
     assert not gemv.serves(torch.zeros(1, 1, 4), torch.nn.Parameter(w))  # not a plain tensor
+    assert not gemv.serves(torch.zeros(1, 1, 4), w.to(torch.float16))  # codes of another dtype
+    assert not gemv.serves(torch.zeros(1, 1, 4), torch.zeros(4, 8)[:, ::2])  # not contiguous
 
 
 def test_the_engine_routes_one_row_through_the_kernel_and_keeps_its_tokens(interpreted, monkeypatch):

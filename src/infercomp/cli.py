@@ -310,6 +310,12 @@ def main() -> None:
     except (KeyboardInterrupt, click.Abort):
         err.print("infercomp: interrupted")
         code = interrupted_exit_code()
+    except Exception:
+        if not interrupt_signal():
+            raise
+        # a library turned the interrupt into an error of its own: still an interrupt
+        err.print("infercomp: interrupted")
+        code = interrupted_exit_code()
     code = code if isinstance(code, int) else 0
     if interrupt_signal():  # see exit_at_once: a normal shutdown could turn 143 into -2 or -6
         exit_at_once(code)

@@ -19,7 +19,9 @@ def install_interrupt_handlers() -> None:
 
     def handler(signum, frame):
         global _INTERRUPTED
-        if _INTERRUPTED:  # a second signal while the first one's cleanup runs: stop now
+        # A second signal while the first one's cleanup runs: stop now. What is measured is saved
+        # by then; left behind may be a temporary folder, a hidden terminal cursor, children.
+        if _INTERRUPTED:
             exit_at_once(128 + signum)
         _INTERRUPTED = signum
         if not _DEFERRED:
@@ -35,13 +37,13 @@ def interrupts_deferred():
     transformers: a KeyboardInterrupt raised inside a Python callback of torch's C++ import code
     terminates the process (SIGABRT) instead of unwinding."""
     global _DEFERRED
-    _DEFERRED = True
+    outer, _DEFERRED = _DEFERRED, True
     try:
         yield
     finally:
-        _DEFERRED = False
-    if _INTERRUPTED:
-        raise KeyboardInterrupt
+        _DEFERRED = outer
+        if _INTERRUPTED and not outer:  # the interrupt, not whatever the block raised meanwhile
+            raise KeyboardInterrupt
 
 
 def import_libraries() -> None:

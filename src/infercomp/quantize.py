@@ -329,15 +329,8 @@ def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
             _point(lw.down, [mlp.down_proj])
         except Exception:  # noqa: BLE001 - torchao raises assorted errors for unsupported slicing
             sliced = False
-            for module in (
-                attn.q_proj,
-                attn.k_proj,
-                attn.v_proj,
-                attn.o_proj,
-                mlp.gate_proj,
-                mlp.up_proj,
-                mlp.down_proj,
-            ):
+            projections = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj)
+            for module in (*projections, mlp.down_proj):
                 if not _is_quantized(module.weight):
                     _set(module, quantize_weight(module.weight, recipe))
     _sync(lean.hf)
@@ -398,10 +391,8 @@ def apply(engine, leans=()) -> None:
                 seconds += quantize_layers(model, settings.quantization_recipe)
     from infercomp.quant_table import apply_tables
 
-    settings.notes.append(
-        f"quantized tensors: every decoder layer's q, k, v, o, gate, up, down projections "
-        f"({settings.quantization_recipe}); norms in the run's dtype"
-    )
+    layers = "every decoder layer's q, k, v, o, gate, up, down projections"
+    settings.notes.append(f"quantized tensors: {layers} ({settings.quantization_recipe}); norms in the run's dtype")
     seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:

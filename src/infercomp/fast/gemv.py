@@ -32,17 +32,20 @@ def prepare(device: torch.device, enabled: bool = True) -> bool:
     """Build the kernel where it can run (CUDA with Triton, or Triton's interpreter for tests)
     unless INFERCOMP_FAST_GEMV=0 (the knob that measures what it buys). Returns READY."""
     global READY
+    if not (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
+        return READY  # a CPU engine beside a CUDA one leaves the CUDA one's choice alone
     wanted = enabled and os.environ.get("INFERCOMP_FAST_GEMV", "1") != "0"
-    where = device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
-    READY = bool(wanted and where and _kernel() is not None)
+    READY = bool(wanted and _kernel() is not None)
     return READY
 
 
 def serves(x: torch.Tensor, *weights: torch.Tensor) -> bool:
     """Whether the products of one layer with input x (B, q, hidden) go through this kernel: one
-    row, and weights that are plain tensors (a quantized weight keeps its own kernels)."""
+    row, and weights that are plain contiguous tensors of x's dtype (a quantized weight keeps
+    its own kernels)."""
     on_device = x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    return READY and on_device and x.shape[0] * x.shape[1] == 1 and all(type(t) is torch.Tensor for t in weights)
+    plain = all(type(t) is torch.Tensor and t.dtype == x.dtype and t.is_contiguous() for t in weights)
+    return READY and on_device and x.shape[0] * x.shape[1] == 1 and plain
 
 
 def _kernel():
@@ -72,7 +75,7 @@ def gemv(
     lead = x.shape[:-1]
     y = _kernel()(
         x.reshape(-1).contiguous(),
-        weight.contiguous(),
+        weight,  # contiguous: serves() checked
         norm,
         None if residual is None else residual.reshape(-1).contiguous(),
         eps,

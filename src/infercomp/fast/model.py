@@ -254,10 +254,10 @@ def layer_forward(
 ) -> torch.Tensor:
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
-    one_row = gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)  # norms and residuals fused in (fast.gemv)
+    # norms and residuals fused into the products (fast.gemv); a q|k|v bias keeps the plain path
+    one_row = w.qkv_bias is None and gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)
     if one_row:
         qkv = gemv.gemv(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
-        qkv = qkv if w.qkv_bias is None else qkv + w.qkv_bias
     else:
         qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
