@@ -42,9 +42,11 @@ def prepare(device: torch.device, enabled: bool = True) -> bool:
 def serves(x: torch.Tensor, *weights: torch.Tensor) -> bool:
     """Whether the products of one layer with input x (B, q, hidden) go through this kernel: one
     row, and weights that are plain contiguous tensors of x's dtype (a quantized weight keeps
-    its own kernels)."""
+    its own kernels) with fewer than 2^31 elements (the kernel's offsets are int32)."""
     on_device = x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    plain = all(type(t) is torch.Tensor and t.dtype == x.dtype and t.is_contiguous() for t in weights)
+    plain = all(
+        type(t) is torch.Tensor and t.dtype == x.dtype and t.is_contiguous() and t.numel() < 2**31 for t in weights
+    )
     return READY and on_device and x.shape[0] * x.shape[1] == 1 and plain
 
 

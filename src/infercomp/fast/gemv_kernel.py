@@ -43,7 +43,6 @@ def gemv_kernel(
     dtype = y_ptr.dtype.element_ty
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    rows64 = rows.to(tl.int64)
     scale = 1.0
     if PROLOGUE == 1:  # every program computes the row's rms itself: K values, from L2
         squares = tl.zeros([BLOCK_K], dtype=tl.float32)
@@ -66,8 +65,8 @@ def gemv_kernel(
             if PROLOGUE == 1:
                 nw = tl.load(norm_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
                 v = (nw * (v * scale).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
-        # int64 offsets: N * K passes 2^31 for the largest models' gate|up
-        w = tl.load(w_ptr + rows64[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        # int32 offsets: serves() keeps weights of 2^31 elements or more on the plain path
+        w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
         acc += w.to(tl.float32) * v[None, :]
     y = tl.sum(acc, axis=1).to(dtype)
     if RESIDUAL:
