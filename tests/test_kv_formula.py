@@ -40,6 +40,7 @@ def test_formula_equals_the_allocated_cache(kind, dtype):
 def _run(model, engine, kv_bytes: int, rows: int, context: int):
     return SimpleNamespace(
         engine=engine,
+        kv_kind=getattr(engine, "kv_kind", None),  # as MethodRun.kv_kind
         peaks=[MemoryPeaks(cpu_rss_peak_gb=1.0)],
         models_used=lambda: [model],
         max_context=context,

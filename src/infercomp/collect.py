@@ -195,6 +195,11 @@ class MethodRun:
             self.joules = (self.joules or 0.0) + energy.joules
         self.energy_unavailable = energy.unavailable
 
+    @property
+    def kv_kind(self) -> str | None:
+        """The fast engine's KV-cache kind (int8 / fp8 / offloaded), None for the model dtype."""
+        return getattr(self.engine, "kv_kind", None)
+
     def models_used(self) -> list:
         """The models this method's calls ran: the assistant only where it really drafted (not
         for beam_search_speculative, nor with prompt-lookup drafts, nor after a fallback)."""
@@ -212,8 +217,7 @@ class MethodRun:
         new = output.context_tokens - prompt
         slots = output.attended_slots
         if slots is None and self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
-            kind = getattr(self.engine, "kv_kind", None)
-            per_slot = sum(kv_bytes_per_token(m, kind) for m in self.models_used()) * rows
+            per_slot = sum(kv_bytes_per_token(m, self.kv_kind) for m in self.models_used()) * rows
             slots = output.kv_cache_bytes // per_slot
         st = output.speculative
         if st is not None:

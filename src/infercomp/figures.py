@@ -151,8 +151,7 @@ def memory_of(run: MethodRun) -> Memory:
     weights = sum(weight_bytes(m) for m in models) / 1e9
     # Cross-check: bytes per token x the longest context x the most rows of any call.
     # In the cache's element bytes (int8 / fp8 codes and their scales on the fast engine).
-    kind = getattr(run.engine, "kv_kind", None)
-    formula = sum(kv_bytes_per_token(m, kind) for m in models) * run.max_context * run.max_rows / 1e9
+    formula = sum(kv_bytes_per_token(m, run.kv_kind) for m in models) * run.max_context * run.max_rows / 1e9
     kv = None if run.kv_unmeasured or run.kv_cache_bytes is None else run.kv_cache_bytes / 1e9
     source = "measured: cache tensors after the largest call"
     device = offloaded_device_bytes(run.engine)
@@ -184,8 +183,7 @@ def roofline_of(run: MethodRun) -> Roofline:
     from infercomp.measure.roofline import roofline
 
     speculative = run.spec is not None
-    kind = getattr(run.engine, "kv_kind", None)  # the fast engine's cache kind: its element bytes
-    return Roofline(**roofline(run.engine.main, run.call_shapes, run.bandwidth_gbs, speculative, kind))
+    return Roofline(**roofline(run.engine.main, run.call_shapes, run.bandwidth_gbs, speculative, run.kv_kind))
 
 
 def annotate_speedups(results: Results, baseline: str) -> None:

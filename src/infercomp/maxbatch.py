@@ -48,12 +48,7 @@ def search_max_batch(
     trials: list[tuple[int, bool]] = []
 
     def probe(n: int) -> bool:
-        t0 = time.perf_counter()
-        ok = fits(n)
-        trials.append((n, ok))
-        if progress is not None:
-            progress(n, ok, time.perf_counter() - t0, "")
-        return ok
+        return _timed(fits, n, trials, progress, "")
 
     n = min(max(start, 1), limit)
     good, bad = 0, None
@@ -82,6 +77,16 @@ def search_max_batch(
         else:
             bad = mid
     return good, trials
+
+
+def _timed(fits, n: int, trials: list, progress: Progress | None, what: str) -> bool:
+    """One probe: fits(n), appended to `trials` and reported with its seconds."""
+    t0 = time.perf_counter()
+    ok = fits(n)
+    trials.append((n, ok))
+    if progress is not None:
+        progress(n, ok, time.perf_counter() - t0, what)
+    return ok
 
 
 def _cache_bound(engine) -> tuple[int | None, int | None]:
@@ -189,11 +194,7 @@ def _confirm(fits, best: int, progress: Progress, tries: int = 3) -> tuple[int, 
     checks = []
     n = best
     while n > 0 and len(checks) < tries:
-        t0 = time.perf_counter()
-        ok = fits(n)
-        checks.append((n, ok))
-        progress(n, ok, time.perf_counter() - t0, " [full prompts]")
-        if ok:
+        if _timed(fits, n, checks, progress, " [full prompts]"):
             return n, True, checks
         n -= max(1, n // 32)
     return best, False, checks  # not confirmed: the short-prompt result, marked so

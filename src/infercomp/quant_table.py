@@ -55,7 +55,7 @@ class QuantTable(nn.Module):
         return self.codes
 
     def nbytes(self) -> int:
-        return self.codes.numel() * self.codes.element_size() + self.scale.numel() * self.scale.element_size()
+        return self.codes.nbytes + self.scale.nbytes
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         """Embedding lookup: ids (...) -> (..., hidden) in the model dtype."""

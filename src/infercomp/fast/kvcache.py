@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import torch
 
+from infercomp.measure.memory import CODED_KV_KINDS, kv_bytes
+
 # The cache_implementation values the fast engine serves: its own static cache serves "dynamic"
 # and "static"; "quantized" is the int8 / fp8 cache here, "offloaded" the host-memory cache
 # (offload.py; CUDA only, as everywhere).
 FAST_CACHES = ("dynamic", "static", "quantized", "offloaded")
-KINDS = ("int8", "fp8")  # the quantized kinds; None means the model dtype
+KINDS = CODED_KV_KINDS  # the quantized kinds; None means the model dtype
 FP8 = torch.float8_e4m3fn
 CODE_MAX = {"int8": 127.0, "fp8": 448.0}  # the largest code: |x| = max|x| lands there
 # Codes are read as code x UNIT, a power of two (exact in any float dtype) that keeps them under 1:
@@ -137,10 +139,9 @@ def make_cache(shape, rows: int, slots: int, dtype, device, kind: str | None):
 
 def bytes_per_token(shape, dtype: torch.dtype, kind: str | None) -> int:
     """K and V of one token over all layers: the cross-check for KVCache.nbytes()."""
-    coded = kind in KINDS  # int8 / fp8 codes; None and "offloaded" hold the model dtype
-    per_value = 1 if coded else torch.empty((), dtype=dtype).element_size()
-    scales = 4 if coded else 0  # one float32 scale per kv head, for K and for V
-    return shape.layers * 2 * shape.kv_heads * (shape.head_dim * per_value + scales)
+    # int8 / fp8 codes with their scales; None and "offloaded" hold the model dtype
+    value_bytes = torch.empty((), dtype=dtype).element_size()
+    return kv_bytes(shape.layers, shape.kv_heads, shape.head_dim, value_bytes, kind)
 
 
 def store(kv: tuple, xk: torch.Tensor, xv: torch.Tensor, rows, heads, pos) -> None:

@@ -154,15 +154,22 @@ def kv_bytes_per_token(model, kv_kind: str | None = None) -> int:
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
     kv_heads //= getattr(model, "_tp_size", None) or 1  # tensor parallel: this rank's heads
-    if kv_kind in ("int8", "fp8"):
-        per_head = head_dim * 1 + 4
-    else:
-        # The compute dtype, not the first parameter's storage (quantized weights may be 1 byte or
-        # a tensor subclass; the cache is kept in the compute dtype)
-        dtype = getattr(model, "dtype", None)
-        elem = torch.empty((), dtype=dtype).element_size() if isinstance(dtype, torch.dtype) else 2
-        per_head = head_dim * max(elem, 2)
-    return cfg.num_hidden_layers * kv_heads * 2 * per_head
+    # The compute dtype, not the first parameter's storage (quantized weights may be 1 byte or a
+    # tensor subclass; the cache is kept in the compute dtype)
+    dtype = getattr(model, "dtype", None)
+    elem = torch.empty((), dtype=dtype).element_size() if isinstance(dtype, torch.dtype) else 2
+    return kv_bytes(cfg.num_hidden_layers, kv_heads, head_dim, max(elem, 2), kv_kind)
+
+
+CODED_KV_KINDS = ("int8", "fp8")  # one-byte codes with a float32 scale per token and KV head
+
+
+def kv_bytes(layers: int, kv_heads: int, head_dim: int, value_bytes: int, kv_kind: str | None) -> int:
+    """K and V of one token over `layers`: value_bytes per value, or for a coded kind one byte per
+    value plus a float32 scale per KV head, for K and for V."""
+    coded = kv_kind in CODED_KV_KINDS
+    per_head = head_dim * (1 if coded else value_bytes) + (4 if coded else 0)
+    return layers * 2 * kv_heads * per_head
 
 
 def offloaded_device_bytes(engine) -> int | None:
