@@ -106,3 +106,35 @@ def test_bf16_agreement_is_reported_and_within_tolerance():
         # first few tokens, where a wrong kernel would show at once.
         assert r["identical_share"] >= 0.5, (name, r)
         assert r["mean_first_divergence"] is None or r["mean_first_divergence"] >= 8, (name, r)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_bf16_packed_products_match_the_dequantized_weight(bits, rows):
+    """The compiled kernels in bf16 (which Triton's CPU interpreter cannot check) against the
+    dequantized weight multiplied in float32: within a few bf16 units of the output."""
+    import torch
+
+    from infercomp.fast import packed
+
+    torch.manual_seed(rows)
+    p = packed.pack(torch.randn(1000, 2560, device="cuda", dtype=torch.bfloat16) / 16, bits)
+    x = torch.randn(rows, 2560, device="cuda", dtype=torch.bfloat16)
+    want = x.float() @ packed.dequantize(p).float().T
+    got = packed.linear(x, p).float()
+    slack = 2**-6 * (x.float().abs() @ packed.dequantize(p).float().abs().T) + 2**-7 * want.abs() + 1e-3
+    assert ((got - want).abs() <= slack).all(), (got - want).abs().max()
+
+
+@pytest.mark.parametrize("recipe", ["int8-infercomp", "int4-infercomp"])
+def test_float32_packed_weights_match_the_reference_engine(recipe, monkeypatch):
+    """infercomp's own int8/int4 formats: the fast engine (fused one-row kernels, the rows
+    kernel for prompts and batches) gives the reference engine's tokens (the same packed weights
+    through PackedLinear), at batch 1 and 8."""
+    monkeypatch.setenv("INFERCOMP_QUANT_RECIPE", recipe)
+    ref, fast = pair("float32", quantization=recipe[:4], quality=False)
+    assert fast.settings.quantization_recipe == recipe
+    for batch in (1, 8):
+        index = [i % len(PROMPTS) for i in range(batch)]
+        want = [r.token_ids for r in ref.generate(index, do_sample=False).rows]
+        assert [r.token_ids for r in fast.generate(index, do_sample=False).rows] == want

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infercomp import quantize
+from infercomp import quant_apply, quantize
 from infercomp.config import ConfigError, load_config
 from infercomp.measure.memory import tensor_bytes
 from infercomp.quantize import QuantizationError, resolve
@@ -64,7 +64,7 @@ def test_recipe_knob(monkeypatch):
 
 def test_tensor_bytes_counts_quantized_storage():
     weight = torch.randn(512, 256)
-    q = quantize.quantize_weight(weight, "int8-weight-only")
+    q = quant_apply.quantize_weight(weight, "int8-weight-only")
     assert q.numel() * q.element_size() == 512 * 256 * 4  # what the subclass claims: the float size
     # int8 values + per-row scales and int8 zero points
     assert 512 * 256 + 512 * 4 <= tensor_bytes(q) <= 512 * 256 + 512 * 8
@@ -100,13 +100,18 @@ def _load(engine: str, kind: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["int8", "int4", "fp8"])
-def test_both_engines_run_the_quantized_model(kind):
-    """Each kind that runs on CPU: the fast engine's greedy tokens equal the reference engine's
-    under the same quantization; weights shrink; the perplexity delta against float32 is
-    recorded and small."""
+@pytest.mark.parametrize(
+    "kind, recipe",
+    [("int8", None), ("int4", None), ("fp8", None), ("int8", "int8-infercomp"), ("int4", "int4-infercomp")],
+)
+def test_both_engines_run_the_quantized_model(kind, recipe, monkeypatch):
+    """Each kind that runs on CPU (default recipe, and infercomp's own formats): the fast engine's
+    greedy tokens equal the reference engine's under the same quantization; weights shrink; the
+    perplexity delta against float32 is recorded and small."""
     from infercomp.measure.memory import weight_bytes
 
+    if recipe:
+        monkeypatch.setenv(quantize.RECIPE_ENV, recipe)
     ref, fast = _load("transformers", kind), _load("fast", kind)
     assert (ref.settings.engine, fast.settings.engine) == ("transformers", "fast")
     for engine in (ref, fast):

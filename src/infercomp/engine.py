@@ -72,7 +72,7 @@ class Engine:
                 model.generation_config.pad_token_id = tokenizer.pad_token_id
         engine = cls(config, settings, tokenizer, main, assistant, assistant_error, load_seconds)
         if quantize:
-            from infercomp.quantize import apply
+            from infercomp.quant_apply import apply
 
             apply(engine)
         return engine

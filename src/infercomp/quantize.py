@@ -14,7 +14,9 @@ different kernel), the default one depends on the device. The environment variab
 `INFERCOMP_QUANT_RECIPE` picks another one of the same kind: a benchmarking knob, recorded in
 `settings.quantization_recipe` like the default.
 
-The decoder layers' projections are quantized by torchao; the token table (embedding and the
+The decoder layers' projections are quantized by torchao, or packed in infercomp's own int8 and
+int4 formats read by its own Triton kernels (recipes "int8-infercomp", "int4-infercomp":
+fast.packed; no torchao needed, and on CPU dequantized per product); the token table (embedding and the
 often tied LM head) stays in the run's dtype, except for the 4-bit kinds, where it becomes an
 int8 table (`quant_table`). Both engines run the same quantized tensors, so the same numbers.
 """
@@ -22,11 +24,8 @@ int8 table (`quant_table`). Both engines run the same quantized tensors, so the 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from infercomp.quality import QualityProbe
 
 KINDS = ("none", "int8", "int4", "fp8", "nf4")
 TORCHAO_KINDS = ("int8", "int4", "fp8")
@@ -47,8 +46,13 @@ class Recipe:
     name: str
     kind: str
     description: str  # the torchao config it builds, as recorded in settings
-    build: Callable[[], object]  # () -> a torchao config for `quantize_`
+    build: Callable[[], object] | None  # () -> a torchao config for `quantize_`; None: infercomp's own
     cuda_only: bool = False
+    bits: int = 0  # infercomp's own formats (fast.packed): 8 or 4; 0 for torchao's
+
+    @property
+    def own(self) -> bool:
+        return self.bits > 0
 
 
 def _cfg(name: str, **kwargs):
@@ -144,6 +148,10 @@ RECIPES: dict[str, Recipe] = {
             "IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(32))",
             _cfg("IntxWeightOnlyConfig", weight_dtype=_int4_dtype, granularity=_per_group(32)),
         ),
+        # infercomp's own formats and Triton kernels (fast.packed), laid out for its one-row kernel;
+        # on CPU the weights are dequantized per product (the reference path)
+        Recipe("int8-infercomp", "int8", "infercomp int8: one scale per output row", None, bits=8),
+        Recipe("int4-infercomp", "int4", "infercomp int4: asymmetric groups of 128 columns", None, bits=4),
         Recipe("fp8-weight-only", "fp8", "Float8WeightOnlyConfig()", _cfg("Float8WeightOnlyConfig")),
         Recipe(
             "fp8-dynamic-row",
@@ -239,9 +247,9 @@ def resolve(kind: str, use_quantization: bool, device: str, dtype: str, load_for
         if not _has("bitsandbytes"):
             raise QuantizationError(f"quantization 'nf4' needs bitsandbytes ({QUANT_HINT})")
         return "nf4", None, notes
-    if not _has("torchao"):
-        raise QuantizationError(f"quantization {kind!r} needs torchao ({QUANT_HINT})")
     recipe, note = choose_recipe(kind, device, dtype)
+    if not RECIPES[recipe].own and not _has("torchao"):
+        raise QuantizationError(f"quantization {kind!r} needs torchao ({QUANT_HINT})")
     if note:
         notes.append(note)
     if os.environ.get(INDUCTOR_ENV) == "1":
@@ -265,135 +273,3 @@ def legacy_kind(device: str, load_format: str, tp_size: int) -> tuple[str, str]:
     else:
         why = f"torchao is not installed ({QUANT_HINT})"
     return "none", f"use_quantization skipped: no 4-bit weights run here ({why})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Applying a recipe
-
-
-def _config(recipe: str):
-    config = RECIPES[recipe].build()
-    if hasattr(config, "set_inductor_config"):
-        config.set_inductor_config = os.environ.get(INDUCTOR_ENV) == "1"
-    return config
-
-
-def quantize_weight(weight, recipe: str):
-    """One (out, in) weight tensor quantized by torchao: wrapped in a temporary nn.Linear, since
-    `quantize_` works on modules; returns the quantized tensor subclass, usable with F.linear."""
-    import torch
-    from torchao.quantization import quantize_
-
-    lin = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
-    lin.weight = torch.nn.Parameter(weight.detach(), requires_grad=False)
-    quantize_(lin, _config(recipe))
-    return lin.weight.detach()
-
-
-def quantize_layers(model, recipe: str) -> float:
-    """Quantize a transformers model's decoder-layer linears in place; returns the seconds."""
-    import torch
-    from torchao.quantization import quantize_
-
-    start = time.perf_counter()
-    quantize_(model, _config(recipe), filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and ".layers." in fqn)
-    _sync(model)
-    return time.perf_counter() - start
-
-
-def _sync(model) -> None:
-    import torch
-
-    device = next(model.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
-    """Quantize the fast engine's fused weights (q|k|v, o, gate|up, down of every layer) in place
-    and point the transformers modules at slices of them, so both engines (and the quality
-    figures, which run the transformers model) use one quantized copy. Returns (seconds, note).
-
-    A layout that cannot be sliced by rows (a packed tile layout may not be) leaves the
-    transformers modules with their own quantized copy, said in the note."""
-    start = time.perf_counter()
-    sliced = True
-    for lw, layer in zip(lean.layers, lean.hf.model.layers, strict=True):
-        attn, mlp = layer.self_attn, layer.mlp
-        for name in ("qkv", "o", "gate_up", "down"):
-            setattr(lw, name, quantize_weight(getattr(lw, name), recipe))
-        try:
-            _point(lw.qkv, [attn.q_proj, attn.k_proj, attn.v_proj])
-            _point(lw.gate_up, [mlp.gate_proj, mlp.up_proj])
-            _point(lw.o, [attn.o_proj])
-            _point(lw.down, [mlp.down_proj])
-        except Exception:  # noqa: BLE001 - torchao raises assorted errors for unsupported slicing
-            sliced = False
-            projections = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj)
-            for module in (*projections, mlp.down_proj):
-                if not _is_quantized(module.weight):
-                    _set(module, quantize_weight(module.weight, recipe))
-    _sync(lean.hf)
-    note = (
-        None
-        if sliced
-        else f"recipe {recipe!r}: its layout cannot be sliced by rows, so the reference modules "
-        "hold their own quantized copy"
-    )
-    return time.perf_counter() - start, note
-
-
-def _point(fused, modules) -> None:
-    """Set each module's weight to its rows of the fused (quantized) tensor: a view, no copy."""
-    start = 0
-    for module in modules:
-        rows = module.out_features
-        _set(module, fused[start : start + rows])
-        start += rows
-
-
-def _set(module, tensor) -> None:
-    import torch
-
-    module.weight = torch.nn.Parameter(tensor, requires_grad=False)
-
-
-def _is_quantized(tensor) -> bool:
-    import torch
-
-    return type(tensor) not in (torch.Tensor, torch.nn.Parameter)
-
-
-# ---------------------------------------------------------------------------------------------
-# Once at load, on whichever engine runs
-
-
-def apply(engine, leans=()) -> None:
-    """Quantize the loaded engine's models as its settings say, once, recording the seconds and
-    the perplexity of fixed texts before and after (`settings.quantization_quality`).
-
-    `leans`: the fast engine's LeanModels (their fused weights are quantized and the transformers
-    modules re-pointed at them); empty for the reference engine (its modules are quantized)."""
-    settings = engine.settings
-    if settings.quantization_recipe is None or settings.quantization_seconds is not None:
-        return  # "none", nf4 (transformers quantizes while loading), or already done
-    probe = QualityProbe(engine) if engine.config.quality else None
-    seconds = 0.0
-    if leans:
-        for lean in leans:
-            s, note = quantize_lean(lean, settings.quantization_recipe)
-            seconds += s
-            if note and note not in settings.notes:
-                settings.notes.append(note)
-    else:
-        for model in (engine.main, engine.assistant):
-            if model is not None:
-                seconds += quantize_layers(model, settings.quantization_recipe)
-    from infercomp.quant_table import apply_tables
-
-    layers = "every decoder layer's q, k, v, o, gate, up, down projections"
-    settings.notes.append(f"quantized tensors: {layers} ({settings.quantization_recipe}); norms in the run's dtype")
-    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
-    settings.quantization_seconds = round(seconds, 3)
-    if probe is not None:
-        settings.quantization_quality = probe.compare()

@@ -47,7 +47,7 @@ def build_fast_engine(ref):
     """The fast engine over the reference engine's models, or the reference engine itself with a
     note saying why the fast one could not run."""
     from infercomp.models import reference_cache
-    from infercomp.quantize import apply
+    from infercomp.quant_apply import apply
 
     reason = fast_unavailable_reason(ref)
     if reason is not None:

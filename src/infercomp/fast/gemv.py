@@ -22,6 +22,9 @@ import os
 
 import torch
 
+from infercomp.fast import packed
+from infercomp.fast.packed import PackedWeight
+
 NONE, RMSNORM, SILU = 0, 1, 2
 
 _KERNEL = None
@@ -39,15 +42,28 @@ def prepare(device: torch.device, enabled: bool = True) -> bool:
     return READY
 
 
-def serves(x: torch.Tensor, *weights: torch.Tensor) -> bool:
-    """Whether the products of one layer with input x (B, q, hidden) go through this kernel: one
-    row, and weights that are plain contiguous tensors of x's dtype (a quantized weight keeps
-    its own kernels) with fewer than 2^31 elements (the kernel's offsets are int32)."""
+def serves(x: torch.Tensor, *weights) -> bool:
+    """Whether the products of one layer with input x (B, q, hidden) go through these kernels: one
+    row, and weights that are either plain contiguous tensors of x's dtype with fewer than 2^31
+    elements (the kernel's offsets are int32), or infercomp's packed int8/int4 weights (fast.packed;
+    torchao's quantized tensors keep their own kernels)."""
     on_device = x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    plain = all(
-        type(t) is torch.Tensor and t.dtype == x.dtype and t.is_contiguous() and t.numel() < 2**31 for t in weights
-    )
-    return READY and on_device and x.shape[0] * x.shape[1] == 1 and plain
+    return READY and on_device and x.shape[0] * x.shape[1] == 1 and all(_servable(w, x.dtype) for w in weights)
+
+
+def _servable(w, dtype: torch.dtype) -> bool:
+    if isinstance(w, PackedWeight):
+        return w.dtype == dtype and w.codes.numel() < 2**31 and packed.kernels() is not None
+    return type(w) is torch.Tensor and w.dtype == dtype and w.is_contiguous() and w.numel() < 2**31
+
+
+def product(x, weight, norm, residual, eps: float, prologue: int) -> torch.Tensor:
+    """One row through the kernel that reads `weight`'s format: gemv for plain weights, the packed
+    kernels for int8/int4 ones (the same prologues and residual)."""
+    if isinstance(weight, PackedWeight):
+        w = weight
+        return packed.packed_gemv(x, w.codes, w.scale, w.low, norm, residual, eps, prologue, w.bits, w.group)
+    return gemv(x, weight, norm, residual, eps, prologue)
 
 
 def _kernel():

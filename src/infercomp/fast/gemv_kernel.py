@@ -24,6 +24,37 @@ if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter: one config
     configs = configs[:1]
 
 
+@triton.jit
+def row_scale(x_ptr, K, eps, PROLOGUE: tl.constexpr, BLOCK_K: tl.constexpr):
+    """RMSNORM's 1 / rms of the input row (K values, read by every program from L2); 1 otherwise."""
+    scale = 1.0
+    if PROLOGUE == 1:
+        squares = tl.zeros([BLOCK_K], dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            cols = k0 + tl.arange(0, BLOCK_K)
+            v = tl.load(x_ptr + cols, mask=cols < K, other=0.0).to(tl.float32)
+            squares += v * v
+        scale = tl.rsqrt(tl.sum(squares, axis=0) / K + eps)
+    return scale
+
+
+@triton.jit
+def input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype: tl.constexpr, PROLOGUE: tl.constexpr):
+    """The prologue-transformed input at columns `cols`, float32, rounded through the model dtype
+    where the unfused reference rounds: rms_norm(x) * norm, silu(g) * u (x = [g | u]), or x."""
+    if PROLOGUE == 2:
+        g = tl.load(x_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+        u = tl.load(x_ptr + K + cols, mask=col_ok, other=0.0).to(tl.float32)
+        act = (g * tl.sigmoid(g)).to(dtype).to(tl.float32)
+        v = (act * u).to(dtype).to(tl.float32)
+    else:
+        v = tl.load(x_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+        if PROLOGUE == 1:
+            nw = tl.load(norm_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+            v = (nw * (v * scale).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+    return v
+
+
 @triton.autotune(configs=configs, key=["N", "K", "PROLOGUE", "RESIDUAL"])
 @triton.jit
 def gemv_kernel(
@@ -43,28 +74,12 @@ def gemv_kernel(
     dtype = y_ptr.dtype.element_ty
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    scale = 1.0
-    if PROLOGUE == 1:  # every program computes the row's rms itself: K values, from L2
-        squares = tl.zeros([BLOCK_K], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            cols = k0 + tl.arange(0, BLOCK_K)
-            v = tl.load(x_ptr + cols, mask=cols < K, other=0.0).to(tl.float32)
-            squares += v * v
-        scale = tl.rsqrt(tl.sum(squares, axis=0) / K + eps)
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
     acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)  # reduced once, after the loop
     for k0 in range(0, K, BLOCK_K):
         cols = k0 + tl.arange(0, BLOCK_K)
         col_ok = cols < K
-        if PROLOGUE == 2:
-            g = tl.load(x_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-            u = tl.load(x_ptr + K + cols, mask=col_ok, other=0.0).to(tl.float32)
-            act = (g * tl.sigmoid(g)).to(dtype).to(tl.float32)
-            v = (act * u).to(dtype).to(tl.float32)
-        else:
-            v = tl.load(x_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-            if PROLOGUE == 1:
-                nw = tl.load(norm_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                v = (nw * (v * scale).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+        v = input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype, PROLOGUE)
         # int32 offsets: serves() keeps weights of 2^31 elements or more on the plain path
         w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
         acc += w.to(tl.float32) * v[None, :]

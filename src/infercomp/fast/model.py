@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from infercomp.fast import gemv
+from infercomp.fast import gemv, packed
 from infercomp.fast.kvcache import codes_as, store
+from infercomp.fast.packed import PackedWeight
 from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
@@ -123,7 +124,7 @@ class LeanModel:
         for t in [self.embed, self.head, self.norm] + [w for lw in self.layers for w in vars(lw).values()]:
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
-                total += t.nbytes() if is_table(t) else tensor_bytes(t)
+                total += t.nbytes() if is_table(t) or isinstance(t, PackedWeight) else tensor_bytes(t)
         return total
 
 
@@ -220,11 +221,15 @@ _compiled_product = None
 
 def head_logits(head, x: torch.Tensor, compiled: bool) -> torch.Tensor:
     """The LM head: x (B, n, hidden) -> float32 logits (B, n, vocab). An int8 QuantTable's product
-    is compiled where the layers are (`compiled`), so the codes' cast fuses into it; a plain
-    tensor head stays one cuBLAS call."""
+    runs infercomp's int8 kernel for one row (fast.packed: the table is codes and row scales,
+    its int8 format), else is compiled where the layers are (`compiled`), so the codes' cast fuses
+    into it; a plain tensor head stays one cuBLAS call."""
     global _compiled_product
     if not is_table(head):
         return F.linear(x, head).float()
+    if gemv.serves(x) and packed.kernels() is not None:  # one row: the int8 matrix-vector kernel
+        hidden = head.codes.shape[1]
+        return packed.packed_gemv(x, head.codes, head.scale, None, None, None, 0.0, gemv.NONE, 8, hidden).float()
     product = table_product
     if compiled:
         if _compiled_product is None:
@@ -235,6 +240,8 @@ def head_logits(head, x: torch.Tensor, compiled: bool) -> torch.Tensor:
 
 def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """One projection of a layer: (..., in) -> (..., out)."""
+    if isinstance(weight, PackedWeight):  # infercomp's int8/int4 formats: their own kernels
+        return packed.linear(x, weight) if bias is None else packed.linear(x, weight) + bias
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
     return F.linear(x, weight, bias)
@@ -257,7 +264,7 @@ def layer_forward(
     # norms and residuals fused into the products (fast.gemv); a q|k|v bias keeps the plain path
     one_row = w.qkv_bias is None and gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)
     if one_row:
-        qkv = gemv.gemv(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
+        qkv = gemv.product(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
     else:
         qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
@@ -267,9 +274,9 @@ def layer_forward(
     xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
     out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
     if one_row:
-        x = gemv.gemv(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
-        gate_up = gemv.gemv(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
-        return gemv.gemv(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
+        x = gemv.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
+        gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
+        return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
     gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
     return x + project("down", F.silu(gate) * up, w.down)

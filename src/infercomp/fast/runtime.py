@@ -79,7 +79,7 @@ class Runtime:
             if self.compile_layers and autotune:
                 mode += ", matrix products autotuned"
             if gemv.READY:
-                mode += ", one-row products of unquantized weights by infercomp's Triton kernel"
+                mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
             if self.compile_layers and CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
         self.record = CompileRecord(mode=mode)

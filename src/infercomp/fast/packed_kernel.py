@@ -1,0 +1,189 @@
+"""The Triton kernels behind fast/packed.py: products with int8 and int4 weights (formats there).
+
+  gemv  one input row; fast.gemv's prologues (rmsnorm, silu * up) and residual epilogue. One
+        program per BLOCK_N weight rows. int8: the row scale applies once, after the reduction.
+        int4: one group of G bytes per row per loop step, so each step needs one scale and one
+        minimum per row; the step's bytes feed columns j (low nibble) and j + K/2 (high nibble).
+  mm    several rows (a batch, a verify pass, a prefill): a BLOCK_M x BLOCK_N tile per program;
+        each step dequantizes a weight block into the model dtype in registers and multiplies on
+        the tensor cores (IEEE float32 products for float32 models, so they stay exact).
+
+Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
+Offsets are int32: codes of 2^31 elements or more are refused by `packed.pack`'s callers.
+"""
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from infercomp.fast.gemv_kernel import input_at, row_scale
+
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _configs(entries):
+    """Autotune candidates from (meta-parameters, warps) pairs. Few on purpose: the autotuner
+    compiles every candidate for every shape before a first call (about a second each on the
+    GPU machine), and 24 per shape put a packed model's first call past a minute."""
+    out = [triton.Config(meta, num_warps=w, num_stages=3) for meta, w in entries]
+    return out[:1] if INTERPRETING else out  # the CPU interpreter: one config, no timing
+
+
+# Every candidate reads whole 512 B / 1 KB runs of a row, like fast.gemv's bf16 list.
+INT8_GEMV = [({"BLOCK_N": 8, "BLOCK_K": 512}, 4), ({"BLOCK_N": 16, "BLOCK_K": 512}, 8),
+             ({"BLOCK_N": 4, "BLOCK_K": 1024}, 4), ({"BLOCK_N": 8, "BLOCK_K": 1024}, 8)]  # fmt: skip
+# One group (G bytes of a row) per step: BLOCK_N rows x G bytes in flight per program and stage.
+INT4_GEMV = [({"BLOCK_N": 16}, 4), ({"BLOCK_N": 32}, 4), ({"BLOCK_N": 32}, 8), ({"BLOCK_N": 64}, 8)]
+
+
+@triton.autotune(configs=_configs(INT8_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
+@triton.jit
+def int8_gemv_kernel(
+    x_ptr, norm_ptr, w_ptr, s_ptr, res_ptr, y_ptr,  # x (K,) or (2K,); w (N, K) int8; s (N,); y (N,)
+    N, K, eps,
+    PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    dtype = y_ptr.dtype.element_ty
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    row_ok = rows < N
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
+    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        cols = k0 + tl.arange(0, BLOCK_K)
+        col_ok = cols < K
+        v = input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype, PROLOGUE)
+        w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0)
+        acc += w.to(tl.float32) * v[None, :]
+    s = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
+    y = (tl.sum(acc, axis=1) * s).to(dtype)
+    if RESIDUAL:
+        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
+        y = (y.to(tl.float32) + r).to(dtype)
+    tl.store(y_ptr + rows, y, mask=row_ok)
+
+
+@triton.autotune(configs=_configs(INT4_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
+@triton.jit
+def int4_gemv_kernel(
+    x_ptr, norm_ptr, w_ptr, s_ptr, lo_ptr, res_ptr, y_ptr,  # w (N, K/2) uint8; s, lo (N, K/G)
+    N, K, eps,
+    G: tl.constexpr, PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    dtype = y_ptr.dtype.element_ty
+    half = K // 2
+    groups = K // G  # per row; the high nibbles' groups start at half // G
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    row_ok = rows < N
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, G)
+    acc = tl.zeros([BLOCK_N, G], dtype=tl.float32)
+    for k0 in range(0, half, G):
+        cols = k0 + tl.arange(0, G)  # always < half: G divides half
+        ok = cols < half
+        v_lo = input_at(x_ptr, norm_ptr, cols, ok, K, scale, dtype, PROLOGUE)
+        v_hi = input_at(x_ptr, norm_ptr, cols + half, ok, K, scale, dtype, PROLOGUE)
+        b = tl.load(w_ptr + rows[:, None] * half + cols[None, :], mask=row_ok[:, None], other=0)
+        g = rows * groups + k0 // G
+        s_lo = tl.load(s_ptr + g, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        m_lo = tl.load(lo_ptr + g, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        s_hi = tl.load(s_ptr + g + half // G, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        m_hi = tl.load(lo_ptr + g + half // G, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        acc += ((b & 15).to(tl.float32) * s_lo + m_lo) * v_lo[None, :]
+        acc += ((b >> 4).to(tl.float32) * s_hi + m_hi) * v_hi[None, :]
+    y = tl.sum(acc, axis=1).to(dtype)
+    if RESIDUAL:
+        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
+        y = (y.to(tl.float32) + r).to(dtype)
+    tl.store(y_ptr + rows, y, mask=row_ok)
+
+
+def _mm_configs(block_k=None):
+    extra = {} if block_k is None else {"BLOCK_K": block_k}
+    tiles = [(16, 64), (16, 128), (64, 64)]  # (BLOCK_M, BLOCK_N): decode batches, then prompts
+    return _configs([({"BLOCK_M": bm, "BLOCK_N": bn, **extra}, 4) for bm, bn in tiles])
+
+
+@triton.jit
+def _dot(a, b, F32: tl.constexpr):
+    if F32:
+        return tl.dot(a, b, input_precision="ieee")
+    return tl.dot(a, b)
+
+
+@triton.autotune(configs=_mm_configs(64), key=["N", "K", "M_BUCKET"])
+@triton.jit
+def int8_mm_kernel(
+    x_ptr, w_ptr, s_ptr, y_ptr, M, N, K, M_BUCKET,  # x (M, K); w (N, K) int8; s (N,); y (M, N)
+    F32: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    dtype = y_ptr.dtype.element_ty
+    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        x = tl.load(x_ptr + m[:, None] * K + k[None, :], mask=(m[:, None] < M) & (k[None, :] < K), other=0.0)
+        w = tl.load(w_ptr + n[:, None] * K + k[None, :], mask=(n[:, None] < N) & (k[None, :] < K), other=0)
+        acc += _dot(x, tl.trans(w.to(dtype)), F32)  # int8 codes are exact in bf16 and float32
+    s = tl.load(s_ptr + n, mask=n < N, other=0.0).to(tl.float32)
+    y = (acc * s[None, :]).to(dtype)
+    tl.store(y_ptr + m[:, None] * N + n[None, :], y, mask=(m[:, None] < M) & (n[None, :] < N))
+
+
+@triton.autotune(configs=_mm_configs(), key=["N", "K", "M_BUCKET"])
+@triton.jit
+def int4_mm_kernel(
+    x_ptr, w_ptr, s_ptr, lo_ptr, y_ptr, M, N, K, M_BUCKET,  # w (N, K/2) uint8; s, lo (N, K/G)
+    G: tl.constexpr, F32: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    dtype = y_ptr.dtype.element_ty
+    half = K // 2
+    groups = K // G
+    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    m_ok, n_ok = m < M, n < N
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, half, G):  # one group of each nibble half per step
+        c = k0 + tl.arange(0, G)
+        x_lo = tl.load(x_ptr + m[:, None] * K + c[None, :], mask=m_ok[:, None], other=0.0)
+        x_hi = tl.load(x_ptr + m[:, None] * K + half + c[None, :], mask=m_ok[:, None], other=0.0)
+        b = tl.load(w_ptr + n[:, None] * half + c[None, :], mask=n_ok[:, None], other=0)
+        g = n * groups + k0 // G
+        s_lo = tl.load(s_ptr + g, mask=n_ok, other=0.0).to(tl.float32)[:, None]
+        m_lo = tl.load(lo_ptr + g, mask=n_ok, other=0.0).to(tl.float32)[:, None]
+        s_hi = tl.load(s_ptr + g + half // G, mask=n_ok, other=0.0).to(tl.float32)[:, None]
+        m_hi = tl.load(lo_ptr + g + half // G, mask=n_ok, other=0.0).to(tl.float32)[:, None]
+        w_lo = ((b & 15).to(tl.float32) * s_lo + m_lo).to(dtype)  # (BLOCK_N, G), as dequantize() rounds
+        w_hi = ((b >> 4).to(tl.float32) * s_hi + m_hi).to(dtype)
+        acc += _dot(x_lo, tl.trans(w_lo), F32)
+        acc += _dot(x_hi, tl.trans(w_hi), F32)
+    tl.store(y_ptr + m[:, None] * N + n[None, :], acc.to(dtype), mask=m_ok[:, None] & n_ok[None, :])
+
+
+def gemv(x, codes, scale, low, norm, residual, eps, prologue, bits, group):
+    """One row x (K,) or (2K,) -> (N,)."""
+    n = codes.shape[0]
+    y = x.new_empty(n)
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)  # noqa: E731
+    common = dict(PROLOGUE=prologue, RESIDUAL=residual is not None)
+    norm = x if norm is None else norm
+    res = y if residual is None else residual
+    if bits == 8:
+        int8_gemv_kernel[grid](x, norm, codes, scale, res, y, n, codes.shape[1], eps, **common)
+    else:
+        int4_gemv_kernel[grid](x, norm, codes, scale, low, res, y, n, 2 * codes.shape[1], eps, G=group, **common)
+    return y
+
+
+def mm(x, codes, scale, low, bits, group):
+    """Rows x (M, K) -> (M, N)."""
+    rows, n = x.shape[0], codes.shape[0]
+    y = x.new_empty(rows, n)
+    grid = lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]), triton.cdiv(n, meta["BLOCK_N"]))  # noqa: E731
+    common = dict(M_BUCKET=triton.next_power_of_2(rows), F32=x.dtype == torch.float32)
+    if bits == 8:
+        int8_mm_kernel[grid](x, codes, scale, y, rows, n, codes.shape[1], **common)
+    else:
+        int4_mm_kernel[grid](x, codes, scale, low, y, rows, n, 2 * codes.shape[1], G=group, **common)
+    return y

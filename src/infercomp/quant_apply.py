@@ -1,0 +1,166 @@
+"""Applying a quantization recipe (quantize.RECIPES) once at load, on whichever engine runs.
+
+torchao's recipes quantize the modules in place (`quantize_`); infercomp's own formats
+(fast.packed) replace the modules by PackedLinear. On the fast engine the fused weights are
+quantized and the transformers modules re-pointed at views of them, so both engines (and the
+quality figures, which run the transformers model) read one quantized copy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from infercomp.quality import QualityProbe
+from infercomp.quantize import INDUCTOR_ENV, RECIPES
+
+# ---------------------------------------------------------------------------------------------
+# Applying a recipe
+
+
+def _config(recipe: str):
+    config = RECIPES[recipe].build()
+    if hasattr(config, "set_inductor_config"):
+        config.set_inductor_config = os.environ.get(INDUCTOR_ENV) == "1"
+    return config
+
+
+def quantize_weight(weight, recipe: str):
+    """One (out, in) weight tensor quantized: by torchao, wrapped in a temporary nn.Linear, since
+    `quantize_` works on modules (returns its tensor subclass, usable with F.linear); or packed
+    in infercomp's own format (a fast.packed.PackedWeight)."""
+    import torch
+
+    if RECIPES[recipe].own:
+        from infercomp.fast.packed import pack
+
+        return pack(weight, RECIPES[recipe].bits)
+    from torchao.quantization import quantize_
+
+    lin = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
+    lin.weight = torch.nn.Parameter(weight.detach(), requires_grad=False)
+    quantize_(lin, _config(recipe))
+    return lin.weight.detach()
+
+
+def quantize_layers(model, recipe: str) -> float:
+    """Quantize a transformers model's decoder-layer linears in place; returns the seconds."""
+    import torch
+    from torchao.quantization import quantize_
+
+    start = time.perf_counter()
+    if RECIPES[recipe].own:
+        from infercomp.fast.packed import pack_model
+
+        pack_model(model, RECIPES[recipe].bits)
+        _sync(model)
+        return time.perf_counter() - start
+    quantize_(model, _config(recipe), filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and ".layers." in fqn)
+    _sync(model)
+    return time.perf_counter() - start
+
+
+def _sync(model) -> None:
+    import torch
+
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
+    """Quantize the fast engine's fused weights (q|k|v, o, gate|up, down of every layer) in place
+    and point the transformers modules at slices of them, so both engines (and the quality
+    figures, which run the transformers model) use one quantized copy. Returns (seconds, note).
+
+    A layout that cannot be sliced by rows (a packed tile layout may not be) leaves the
+    transformers modules with their own quantized copy, said in the note."""
+    start = time.perf_counter()
+    sliced = True
+    for lw, layer in zip(lean.layers, lean.hf.model.layers, strict=True):
+        attn, mlp = layer.self_attn, layer.mlp
+        for name in ("qkv", "o", "gate_up", "down"):
+            setattr(lw, name, quantize_weight(getattr(lw, name), recipe))
+        if RECIPES[recipe].own:  # the modules become PackedLinear views of the fused rows
+            from infercomp.fast.packed import point_modules
+
+            point_modules(lw.qkv, attn, ["q_proj", "k_proj", "v_proj"])
+            point_modules(lw.gate_up, mlp, ["gate_proj", "up_proj"])
+            point_modules(lw.o, attn, ["o_proj"])
+            point_modules(lw.down, mlp, ["down_proj"])
+            continue
+        try:
+            _point(lw.qkv, [attn.q_proj, attn.k_proj, attn.v_proj])
+            _point(lw.gate_up, [mlp.gate_proj, mlp.up_proj])
+            _point(lw.o, [attn.o_proj])
+            _point(lw.down, [mlp.down_proj])
+        except Exception:  # noqa: BLE001 - torchao raises assorted errors for unsupported slicing
+            sliced = False
+            projections = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj)
+            for module in (*projections, mlp.down_proj):
+                if not _is_quantized(module.weight):
+                    _set(module, quantize_weight(module.weight, recipe))
+    _sync(lean.hf)
+    note = (
+        None
+        if sliced
+        else f"recipe {recipe!r}: its layout cannot be sliced by rows, so the reference modules "
+        "hold their own quantized copy"
+    )
+    return time.perf_counter() - start, note
+
+
+def _point(fused, modules) -> None:
+    """Set each module's weight to its rows of the fused (quantized) tensor: a view, no copy."""
+    start = 0
+    for module in modules:
+        rows = module.out_features
+        _set(module, fused[start : start + rows])
+        start += rows
+
+
+def _set(module, tensor) -> None:
+    import torch
+
+    module.weight = torch.nn.Parameter(tensor, requires_grad=False)
+
+
+def _is_quantized(tensor) -> bool:
+    import torch
+
+    return type(tensor) not in (torch.Tensor, torch.nn.Parameter)
+
+
+# ---------------------------------------------------------------------------------------------
+# Once at load, on whichever engine runs
+
+
+def apply(engine, leans=()) -> None:
+    """Quantize the loaded engine's models as its settings say, once, recording the seconds and
+    the perplexity of fixed texts before and after (`settings.quantization_quality`).
+
+    `leans`: the fast engine's LeanModels (their fused weights are quantized and the transformers
+    modules re-pointed at them); empty for the reference engine (its modules are quantized)."""
+    settings = engine.settings
+    if settings.quantization_recipe is None or settings.quantization_seconds is not None:
+        return  # "none", nf4 (transformers quantizes while loading), or already done
+    probe = QualityProbe(engine) if engine.config.quality else None
+    seconds = 0.0
+    if leans:
+        for lean in leans:
+            s, note = quantize_lean(lean, settings.quantization_recipe)
+            seconds += s
+            if note and note not in settings.notes:
+                settings.notes.append(note)
+    else:
+        for model in (engine.main, engine.assistant):
+            if model is not None:
+                seconds += quantize_layers(model, settings.quantization_recipe)
+    from infercomp.quant_table import apply_tables
+
+    layers = "every decoder layer's q, k, v, o, gate, up, down projections"
+    settings.notes.append(f"quantized tensors: {layers} ({settings.quantization_recipe}); norms in the run's dtype")
+    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
+    settings.quantization_seconds = round(seconds, 3)
+    if probe is not None:
+        settings.quantization_quality = probe.compare()
