@@ -24,7 +24,7 @@ TABLE=${TABLE:-int8}
 log="$OUT/quant_kernels.txt"
 "$PY" -c "import torch, torchao; print('torch', torch.__version__, 'torchao', torchao.__version__, torch.cuda.get_device_name())" >> "$log" 2>&1
 # Override either list to spend less GPU time, e.g. FAST="none int8-weight-only int4-tile-packed fp8-dynamic-row"
-FAST=${FAST:-"none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"}
+FAST=${FAST-"none int8-weight-only int8-dynamic int4-tile-packed int4-tile-packed-hqq int4-plain int4-preshuffled int4-fp8-dynamic int4-intx fp8-weight-only fp8-dynamic-row fp8-dynamic-tensor"}
 REF=${REF-"none int8-weight-only int4-tile-packed fp8-dynamic-row"}
 INDUCTOR=${INDUCTOR-"int8-weight-only int4-tile-packed"}
 

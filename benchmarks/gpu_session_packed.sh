@@ -2,6 +2,8 @@
 # infercomp's own int8 / int4 formats and kernels (fast/packed.py) on one H100, in one call of at
 # most 9 min 35 s (Qwen3-4B random weights). Run from the repository root:
 #   OUT=dir bash benchmarks/gpu_session_packed.sh
+#  0. benchmarks/packed_kernels.py: each projection's one-row kernel alone per format (us, TB/s)
+#     -> $OUT/packed_kernels.{txt,jsonl}
 #  a. batch 1, fast engine, each recipe in its own process (gpu_quantization.sh -> quant_kernels.py):
 #     bf16 (the baseline, in the same call), int4-infercomp (token table int8), int8-infercomp
 #     -> $OUT/quant/quant_kernels.{txt,jsonl}
@@ -22,11 +24,14 @@ export PYTHON=${PYTHON:-python3}
 start=$(date +%s)
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
-DEADLINE=$((start + 400)) OUT="$OUT/quant" LIMIT=${QUANT_LIMIT:-130} TABLE=int8 \
+timeout "${KERNELS_LIMIT:-90}" "$PYTHON" benchmarks/packed_kernels.py --out "$OUT/packed_kernels.jsonl" \
+  > "$OUT/packed_kernels.txt" 2>&1
+echo "0. kernels rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+DEADLINE=$((start + 440)) OUT="$OUT/quant" LIMIT=${QUANT_LIMIT:-130} TABLE=int8 \
   FAST=${FAST:-"none int4-infercomp int8-infercomp"} REF="" INDUCTOR="" \
   bash benchmarks/gpu_quantization.sh >> "$OUT/session.txt" 2>&1
 echo "a. done at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-DEADLINE=$((start + 545))
+DEADLINE=$((start + 575))
 cap=$(seconds_for 160)
 if [ "$cap" = 0 ]; then
   echo "b. skipped: the session's time ran out" >> "$OUT/session.txt"
@@ -35,7 +40,7 @@ else
     > "$OUT/pytest_packed_gpu.txt" 2>&1
   echo "b. pytest rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
 fi
-DEADLINE=$((start + 570)) OUT="$OUT/quant" LIMIT=90 TABLE=int8 FAST="" REF=${REF-"int4-infercomp int8-infercomp"} \
+DEADLINE=$((start + 580)) OUT="$OUT/quant" LIMIT=90 TABLE=int8 FAST="" REF=${REF-"int4-infercomp int8-infercomp"} \
   INDUCTOR="" bash benchmarks/gpu_quantization.sh >> "$OUT/session.txt" 2>&1
 echo "c. done at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
 cat "$OUT/session.txt"

@@ -31,11 +31,13 @@ def _configs(entries):
     return out[:1] if INTERPRETING else out  # the CPU interpreter: one config, no timing
 
 
-# Every candidate reads whole 512 B / 1 KB runs of a row, like fast.gemv's bf16 list.
-INT8_GEMV = [({"BLOCK_N": 8, "BLOCK_K": 512}, 4), ({"BLOCK_N": 16, "BLOCK_K": 512}, 8),
-             ({"BLOCK_N": 4, "BLOCK_K": 1024}, 4), ({"BLOCK_N": 8, "BLOCK_K": 1024}, 8)]  # fmt: skip
-# One group (G bytes of a row) per step: BLOCK_N rows x G bytes in flight per program and stage.
-INT4_GEMV = [({"BLOCK_N": 16}, 4), ({"BLOCK_N": 32}, 4), ({"BLOCK_N": 32}, 8), ({"BLOCK_N": 64}, 8)]
+# Every candidate reads whole 1 or 2 KB runs of a row (bf16's list reads 512 B or 1 KB).
+INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_K": 1024}, 4), ({"BLOCK_N": 8, "BLOCK_K": 1024}, 8),
+             ({"BLOCK_N": 2, "BLOCK_K": 2048}, 4), ({"BLOCK_N": 4, "BLOCK_K": 2048}, 8)]  # fmt: skip
+# BLOCK_K bytes of a row per step (2 BLOCK_K weights), a multiple of the group size; few rows
+# per program, so that even a 2,560-row projection spreads over many programs.
+INT4_GEMV = [({"BLOCK_N": 4, "BLOCK_K": 512}, 4), ({"BLOCK_N": 8, "BLOCK_K": 512}, 4),
+             ({"BLOCK_N": 4, "BLOCK_K": 1024}, 8), ({"BLOCK_N": 2, "BLOCK_K": 1024}, 4)]  # fmt: skip
 
 
 @triton.autotune(configs=_configs(INT8_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
@@ -64,31 +66,32 @@ def int8_gemv_kernel(
     tl.store(y_ptr + rows, y, mask=row_ok)
 
 
-@triton.autotune(configs=_configs(INT4_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
+@triton.autotune(configs=_configs(INT4_GEMV), key=["N", "HALF", "PROLOGUE", "RESIDUAL"])
 @triton.jit
 def int4_gemv_kernel(
     x_ptr, norm_ptr, w_ptr, s_ptr, lo_ptr, res_ptr, y_ptr,  # w (N, K/2) uint8; s, lo (N, K/G)
-    N, K, eps,
-    G: tl.constexpr, PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr,
+    N, HALF, GROUPS, eps,  # HALF = K/2, the codes' row stride (an argument, so its alignment is known)
+    G: tl.constexpr, PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
-    half = K // 2
-    groups = K // G  # per row; the high nibbles' groups start at half // G
+    K = 2 * HALF
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    scale = row_scale(x_ptr, K, eps, PROLOGUE, G)
-    acc = tl.zeros([BLOCK_N, G], dtype=tl.float32)
-    for k0 in range(0, half, G):
-        cols = k0 + tl.arange(0, G)  # always < half: G divides half
-        ok = cols < half
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
+    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+    for k0 in range(0, HALF, BLOCK_K):  # BLOCK_K bytes of a row per step: BLOCK_K / G groups of each half
+        cols = k0 + tl.arange(0, BLOCK_K)
+        ok = cols < HALF
+        both = row_ok[:, None] & ok[None, :]
         v_lo = input_at(x_ptr, norm_ptr, cols, ok, K, scale, dtype, PROLOGUE)
-        v_hi = input_at(x_ptr, norm_ptr, cols + half, ok, K, scale, dtype, PROLOGUE)
-        b = tl.load(w_ptr + rows[:, None] * half + cols[None, :], mask=row_ok[:, None], other=0)
-        g = rows * groups + k0 // G
-        s_lo = tl.load(s_ptr + g, mask=row_ok, other=0.0).to(tl.float32)[:, None]
-        m_lo = tl.load(lo_ptr + g, mask=row_ok, other=0.0).to(tl.float32)[:, None]
-        s_hi = tl.load(s_ptr + g + half // G, mask=row_ok, other=0.0).to(tl.float32)[:, None]
-        m_hi = tl.load(lo_ptr + g + half // G, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        v_hi = input_at(x_ptr, norm_ptr, cols + HALF, ok, K, scale, dtype, PROLOGUE)
+        b = tl.load(w_ptr + rows[:, None] * HALF + cols[None, :], mask=both, other=0)
+        # a scale and a minimum per G columns: constant along runs of G, so loaded once per run
+        g = rows[:, None] * GROUPS + (cols // G)[None, :]
+        s_lo = tl.load(s_ptr + g, mask=both, other=0.0).to(tl.float32)
+        m_lo = tl.load(lo_ptr + g, mask=both, other=0.0).to(tl.float32)
+        s_hi = tl.load(s_ptr + g + HALF // G, mask=both, other=0.0).to(tl.float32)
+        m_hi = tl.load(lo_ptr + g + HALF // G, mask=both, other=0.0).to(tl.float32)
         acc += ((b & 15).to(tl.float32) * s_lo + m_lo) * v_lo[None, :]
         acc += ((b >> 4).to(tl.float32) * s_hi + m_hi) * v_hi[None, :]
     y = tl.sum(acc, axis=1).to(dtype)
@@ -131,15 +134,14 @@ def int8_mm_kernel(
     tl.store(y_ptr + m[:, None] * N + n[None, :], y, mask=(m[:, None] < M) & (n[None, :] < N))
 
 
-@triton.autotune(configs=_mm_configs(), key=["N", "K", "M_BUCKET"])
+@triton.autotune(configs=_mm_configs(), key=["N", "HALF", "M_BUCKET"])
 @triton.jit
 def int4_mm_kernel(
-    x_ptr, w_ptr, s_ptr, lo_ptr, y_ptr, M, N, K, M_BUCKET,  # w (N, K/2) uint8; s, lo (N, K/G)
+    x_ptr, w_ptr, s_ptr, lo_ptr, y_ptr, M, N, HALF, GROUPS, M_BUCKET,  # w (N, K/2) uint8; s, lo (N, K/G)
     G: tl.constexpr, F32: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
-    half = K // 2
-    groups = K // G
+    K, half, groups = 2 * HALF, HALF, GROUPS
     m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     m_ok, n_ok = m < M, n < N
@@ -172,7 +174,8 @@ def gemv(x, codes, scale, low, norm, residual, eps, prologue, bits, group):
     if bits == 8:
         int8_gemv_kernel[grid](x, norm, codes, scale, res, y, n, codes.shape[1], eps, **common)
     else:
-        int4_gemv_kernel[grid](x, norm, codes, scale, low, res, y, n, 2 * codes.shape[1], eps, G=group, **common)
+        half = codes.shape[1]
+        int4_gemv_kernel[grid](x, norm, codes, scale, low, res, y, n, half, scale.shape[1], eps, G=group, **common)
     return y
 
 
@@ -185,5 +188,5 @@ def mm(x, codes, scale, low, bits, group):
     if bits == 8:
         int8_mm_kernel[grid](x, codes, scale, y, rows, n, codes.shape[1], **common)
     else:
-        int4_mm_kernel[grid](x, codes, scale, low, y, rows, n, 2 * codes.shape[1], G=group, **common)
+        int4_mm_kernel[grid](x, codes, scale, low, y, rows, n, codes.shape[1], scale.shape[1], G=group, **common)
     return y
