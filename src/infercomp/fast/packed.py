@@ -5,7 +5,8 @@ int4 step: 2.2 GB in 2.5 ms), while the fast engine's bf16 matrix-vector kernel 
 These formats are laid out for that kernel's access pattern instead:
 
   int8  codes (N, K) int8, scale (N,) in the model dtype: W[n, k] ~= codes[n, k] * scale[n]
-        (symmetric, one scale per output row; the scale factors out of each dot product)
+        (symmetric, one scale per output row; the scale factors out of each dot product; K a
+        multiple of 4, so the kernel reads whole 32-bit words)
   int4  codes (N, K/2) uint8: byte j of a row holds column j in its low nibble and column
         j + K/2 in its high nibble, so one contiguous read of a row's bytes feeds two contiguous
         runs of x, with no interleaving. Asymmetric groups of G columns (G = 128 where K allows):
@@ -79,6 +80,8 @@ def pack(weight: torch.Tensor, bits: int) -> PackedWeight:
     dtype = w.dtype
     tiny = torch.finfo(torch.float32).tiny
     if bits == 8:
+        if k % 4:
+            raise ValueError(f"int8 needs the input size to be a multiple of 4 (whole 32-bit words), not {k}")
         scale = (w.abs().amax(-1).float() / 127.0).clamp(min=tiny).to(dtype)  # (N,)
         codes = (w.float() / scale.float()[:, None]).round().clamp(-127, 127).to(torch.int8)
         return PackedWeight(codes, scale, None, 8, k, k, dtype)
@@ -215,7 +218,9 @@ def packable(module: nn.Module, bits: int) -> bool:
     """A bias-free linear whose input size the format can pack."""
     if not isinstance(module, nn.Linear) or module.bias is not None:
         return False
-    return bits == 8 or int4_group(module.in_features) is not None
+    if bits == 8:
+        return module.in_features % 4 == 0
+    return int4_group(module.in_features) is not None
 
 
 def pack_model(model: nn.Module, bits: int) -> int:

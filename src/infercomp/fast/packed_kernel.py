@@ -31,33 +31,43 @@ def _configs(entries):
     return out[:1] if INTERPRETING else out  # the CPU interpreter: one config, no timing
 
 
-# Every candidate reads whole 1 or 2 KB runs of a row (bf16's list reads 512 B or 1 KB).
-INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_K": 1024}, 4), ({"BLOCK_N": 8, "BLOCK_K": 1024}, 8),
-             ({"BLOCK_N": 2, "BLOCK_K": 2048}, 4), ({"BLOCK_N": 4, "BLOCK_K": 2048}, 8)]  # fmt: skip
-# BLOCK_K bytes of a row per step (2 BLOCK_K weights), a multiple of the group size; few rows
-# per program, so that even a 2,560-row projection spreads over many programs.
-INT4_GEMV = [({"BLOCK_N": 4, "BLOCK_K": 512}, 4), ({"BLOCK_N": 8, "BLOCK_K": 512}, 4),
-             ({"BLOCK_N": 4, "BLOCK_K": 1024}, 8), ({"BLOCK_N": 2, "BLOCK_K": 1024}, 4)]  # fmt: skip
+# BLOCK_W 32-bit words of a row per step (4 int8 or 8 int4 weights a word) over BLOCK_N rows.
+INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 256}, 4), ({"BLOCK_N": 8, "BLOCK_W": 256}, 8),
+             ({"BLOCK_N": 2, "BLOCK_W": 512}, 4), ({"BLOCK_N": 4, "BLOCK_W": 512}, 8)]  # fmt: skip
+INT4_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 128}, 4), ({"BLOCK_N": 8, "BLOCK_W": 128}, 4),
+             ({"BLOCK_N": 4, "BLOCK_W": 256}, 8), ({"BLOCK_N": 8, "BLOCK_W": 256}, 8)]  # fmt: skip
+MAGIC = 8388608.0  # 2^23: a float32 with bits 0x4B000000 | u (u < 2^23) is exactly 2^23 + u
+
+
+@triton.jit
+def small_int_as_float(u):
+    """u (int32, 0 <= u < 2^23) as float32 without a conversion instruction (those run at a
+    quarter of the rate of plain arithmetic): set the exponent bits and subtract 2^23, exact."""
+    return (u | 0x4B000000).to(tl.float32, bitcast=True) - MAGIC
 
 
 @triton.autotune(configs=_configs(INT8_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
 @triton.jit
 def int8_gemv_kernel(
-    x_ptr, norm_ptr, w_ptr, s_ptr, res_ptr, y_ptr,  # x (K,) or (2K,); w (N, K) int8; s (N,); y (N,)
+    x_ptr, norm_ptr, w_ptr, s_ptr, res_ptr, y_ptr,  # x (K,) or (2K,); w (N, K/4) int32 words; s (N,)
     N, K, eps,
-    PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
+    words = K // 4
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
-    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        cols = k0 + tl.arange(0, BLOCK_K)
-        col_ok = cols < K
-        v = input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype, PROLOGUE)
-        w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0)
-        acc += w.to(tl.float32) * v[None, :]
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_W)
+    acc = tl.zeros([BLOCK_N, BLOCK_W], dtype=tl.float32)
+    for t0 in range(0, words, BLOCK_W):
+        t = t0 + tl.arange(0, BLOCK_W)  # word t holds columns 4t .. 4t + 3, one per byte
+        ok = t < words
+        w = tl.load(w_ptr + rows[:, None] * words + t[None, :], mask=row_ok[:, None] & ok[None, :], other=0)
+        for i in tl.static_range(4):
+            v = input_at(x_ptr, norm_ptr, 4 * t + i, ok, K, scale, dtype, PROLOGUE)
+            u = ((w >> (8 * i)) & 0xFF) ^ 0x80  # the signed code + 128, in the low byte
+            code = (u | 0x4B000000).to(tl.float32, bitcast=True) - (MAGIC + 128.0)  # exact, as above
+            acc += code * v[None, :]
     s = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
     y = (tl.sum(acc, axis=1) * s).to(dtype)
     if RESIDUAL:
@@ -69,31 +79,34 @@ def int8_gemv_kernel(
 @triton.autotune(configs=_configs(INT4_GEMV), key=["N", "HALF", "PROLOGUE", "RESIDUAL"])
 @triton.jit
 def int4_gemv_kernel(
-    x_ptr, norm_ptr, w_ptr, s_ptr, lo_ptr, res_ptr, y_ptr,  # w (N, K/2) uint8; s, lo (N, K/G)
-    N, HALF, GROUPS, eps,  # HALF = K/2, the codes' row stride (an argument, so its alignment is known)
-    G: tl.constexpr, PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    x_ptr, norm_ptr, w_ptr, s_ptr, lo_ptr, res_ptr, y_ptr,  # w (N, K/8) int32 words; s, lo (N, K/G)
+    N, HALF, GROUPS, eps,  # HALF = K/2, the codes' row stride in bytes
+    G: tl.constexpr, PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
     K = 2 * HALF
+    words = HALF // 4
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
-    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, HALF, BLOCK_K):  # BLOCK_K bytes of a row per step: BLOCK_K / G groups of each half
-        cols = k0 + tl.arange(0, BLOCK_K)
-        ok = cols < HALF
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_W)
+    acc = tl.zeros([BLOCK_N, BLOCK_W], dtype=tl.float32)
+    for t0 in range(0, words, BLOCK_W):
+        t = t0 + tl.arange(0, BLOCK_W)  # byte i of word t: column 4t + i (low nibble), 4t + i + K/2 (high)
+        ok = t < words
         both = row_ok[:, None] & ok[None, :]
-        v_lo = input_at(x_ptr, norm_ptr, cols, ok, K, scale, dtype, PROLOGUE)
-        v_hi = input_at(x_ptr, norm_ptr, cols + HALF, ok, K, scale, dtype, PROLOGUE)
-        b = tl.load(w_ptr + rows[:, None] * HALF + cols[None, :], mask=both, other=0)
-        # a scale and a minimum per G columns: constant along runs of G, so loaded once per run
-        g = rows[:, None] * GROUPS + (cols // G)[None, :]
+        w = tl.load(w_ptr + rows[:, None] * words + t[None, :], mask=both, other=0)
+        # the four columns of a word share a group (4 divides G): one scale and minimum per word
+        g = rows[:, None] * GROUPS + (4 * t // G)[None, :]
         s_lo = tl.load(s_ptr + g, mask=both, other=0.0).to(tl.float32)
         m_lo = tl.load(lo_ptr + g, mask=both, other=0.0).to(tl.float32)
         s_hi = tl.load(s_ptr + g + HALF // G, mask=both, other=0.0).to(tl.float32)
         m_hi = tl.load(lo_ptr + g + HALF // G, mask=both, other=0.0).to(tl.float32)
-        acc += ((b & 15).to(tl.float32) * s_lo + m_lo) * v_lo[None, :]
-        acc += ((b >> 4).to(tl.float32) * s_hi + m_hi) * v_hi[None, :]
+        for i in tl.static_range(4):
+            v_lo = input_at(x_ptr, norm_ptr, 4 * t + i, ok, K, scale, dtype, PROLOGUE)
+            v_hi = input_at(x_ptr, norm_ptr, 4 * t + i + HALF, ok, K, scale, dtype, PROLOGUE)
+            q_lo = small_int_as_float((w >> (8 * i)) & 15)
+            q_hi = small_int_as_float((w >> (8 * i + 4)) & 15)
+            acc += (q_lo * s_lo + m_lo) * v_lo[None, :] + (q_hi * s_hi + m_hi) * v_hi[None, :]
     y = tl.sum(acc, axis=1).to(dtype)
     if RESIDUAL:
         r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
@@ -171,11 +184,12 @@ def gemv(x, codes, scale, low, norm, residual, eps, prologue, bits, group):
     common = dict(PROLOGUE=prologue, RESIDUAL=residual is not None)
     norm = x if norm is None else norm
     res = y if residual is None else residual
+    words = codes.view(torch.int32)  # (N, bytes / 4): packed.pack keeps rows a multiple of 4 bytes
     if bits == 8:
-        int8_gemv_kernel[grid](x, norm, codes, scale, res, y, n, codes.shape[1], eps, **common)
+        int8_gemv_kernel[grid](x, norm, words, scale, res, y, n, codes.shape[1], eps, **common)
     else:
         half = codes.shape[1]
-        int4_gemv_kernel[grid](x, norm, codes, scale, low, res, y, n, half, scale.shape[1], eps, G=group, **common)
+        int4_gemv_kernel[grid](x, norm, words, scale, low, res, y, n, half, scale.shape[1], eps, G=group, **common)
     return y
 
 
