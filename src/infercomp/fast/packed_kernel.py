@@ -36,7 +36,7 @@ INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 256}, 4), ({"BLOCK_N": 8, "BLOCK_W": 256
              ({"BLOCK_N": 2, "BLOCK_W": 512}, 4), ({"BLOCK_N": 4, "BLOCK_W": 512}, 8)]  # fmt: skip
 INT4_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 128}, 4), ({"BLOCK_N": 8, "BLOCK_W": 128}, 4),
              ({"BLOCK_N": 4, "BLOCK_W": 256}, 8), ({"BLOCK_N": 8, "BLOCK_W": 256}, 8)]  # fmt: skip
-MAGIC = 8388608.0  # 2^23: a float32 with bits 0x4B000000 | u (u < 2^23) is exactly 2^23 + u
+MAGIC = tl.constexpr(8388608.0)  # 2^23: a float32 with bits 0x4B000000 | u (u < 2^23) is exactly 2^23 + u
 
 
 @triton.jit
