@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from infercomp.report.flags import FLAGS_NOTE, flags_text
-from infercomp.report.tables import QUALITY_HEADER, SPEED_HEADER, quality_rows, speed_cells
+from infercomp.report.tables import QUALITY_HEADER, SPEED_HEADER, quality_rows, same_texts, speed_cells
 from infercomp.results import Results
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
@@ -64,6 +64,8 @@ def print_results(results: Results, console: Console | None = None) -> None:
         console.print(f"[yellow]{escape(FLAGS_NOTE)}[/]")
     for note in results.settings.get("notes", []):
         console.print(f"[yellow]setting[/] {escape(note)}")
+    for note in same_texts(results):
+        console.print(f"[yellow]same texts[/] {escape(note)}")
     for name, m in results.methods.items():
         if m.reason:
             console.print(f"[{STATUS_STYLE[m.status]}]{name} {m.status}[/]: {escape(m.reason)}")

@@ -93,11 +93,41 @@ def notes(results: Results) -> list[str]:
         for n, m in results.methods.items()
         if m.reason or m.fallback or m.speculation_note
     ]
+    out += same_texts(results)
     unscored = {m.quality.unavailable for m in results.methods.values() if m.quality and m.quality.unavailable}
     out += [f"quality: {u}" for u in sorted(unscored)]
     if any(flags_text(m) for m in results.methods.values()):
         out.append(FLAGS_NOTE)
     return out
+
+
+def same_texts(results: Results) -> list[str]:
+    """A line per group of methods whose completions are the same texts: greedy methods that agree,
+    or sampling settings close enough to pick the same tokens from the same seeded draws (the
+    quick preset's `batched` and `nucleus_sampling` on the embedded model). Their quality columns
+    then measure one set of texts; only their speeds are separate measurements."""
+    groups: dict[tuple, list[str]] = {}
+    for name, m in results.methods.items():
+        texts = tuple((c.prompt_index, c.completion_index, c.text) for c in m.completions)
+        if m.status == "ok" and texts:
+            groups.setdefault(tuple(sorted(texts)), []).append(name)
+    return [
+        f"{', '.join(_with_settings(n, results.methods[n].generation) for n in names)}: the same {_count(len(texts))}, "
+        "so their quality figures describe one set of texts; only their speeds are separate measurements"
+        for texts, names in groups.items()
+        if len(names) > 1
+    ]
+
+
+def _count(n: int) -> str:
+    return f"{n} text" if n == 1 else f"{n} texts"
+
+
+def _with_settings(name: str, generation: dict) -> str:
+    shown = {k: generation[k] for k in ("temperature", "top_p", "top_k", "num_beams") if k in generation}
+    if not generation.get("do_sample", False) and "num_beams" not in shown:
+        return f"{name} (greedy)"
+    return f"{name} ({', '.join(f'{k} {v}' for k, v in shown.items())})"
 
 
 def run_line(results: Results) -> str:
