@@ -112,7 +112,9 @@ def test_bf16_agreement_is_reported_and_within_tolerance():
 @pytest.mark.parametrize("rows", [1, 5, 64])
 def test_bf16_packed_products_match_the_dequantized_weight(bits, rows):
     """The compiled kernels in bf16 (which Triton's CPU interpreter cannot check) against the
-    dequantized weight multiplied in float32: within a few bf16 units of the output."""
+    dequantized weight multiplied in float32. The bound (2^-6 of |x| . |w|, plus 2^-7 of the
+    output) is loose, about half a typical output: it catches a wrong layout or scale, not a
+    rounding difference; the interpreter tests hold the kernels to a few float32/float16 units."""
     import torch
 
     from infercomp.fast import packed

@@ -61,6 +61,8 @@ def test_rows_are_views_and_bytes_are_what_is_stored():
 
 @pytest.mark.parametrize("bits", [8, 4])
 def test_packed_linear_stands_in_for_the_module(bits, monkeypatch):
+    """Off the kernels, the module is the dequantized weight's product (the reference the kernels
+    are tested against), and holds exactly the format's tensors as buffers."""
     monkeypatch.setenv("INFERCOMP_PACKED_KERNELS", "0")  # the reference path, even where kernels run
     torch.manual_seed(2)
     lin = torch.nn.Linear(128, 40, bias=False)
@@ -72,6 +74,55 @@ def test_packed_linear_stands_in_for_the_module(bits, monkeypatch):
     assert names == ({"codes", "scale"} if bits == 8 else {"codes", "scale", "low"})
 
 
+def _qwen2():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    cfg = Qwen2Config(
+        vocab_size=50, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
+    )  # fmt: skip
+    torch.manual_seed(5)
+    model = Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for name in ("q_proj", "k_proj", "v_proj"):
+            getattr(model.model.layers[0].self_attn, name).bias.normal_()  # biases that matter
+    return model
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_q_k_v_biases_survive_packing_on_both_paths(bits):
+    """Qwen2's q/k/v biases: kept by the reference engine's packing and by the fast engine's
+    (views of the fused bias), and the parameter count stays the model's."""
+    from infercomp.fast.model import LeanModel
+    from infercomp.models import parameter_count
+    from infercomp.quant_apply import quantize_lean
+
+    reference, fast = _qwen2(), _qwen2()
+    count = parameter_count(reference)
+    want = {n: getattr(reference.model.layers[0].self_attn, n).bias.clone() for n in ("q_proj", "k_proj", "v_proj")}
+    assert packed.pack_model(reference, bits) == []
+    lean = LeanModel(fast)
+    quantize_lean(lean, f"int{bits}-infercomp")
+    for model in (reference, fast):
+        attn = model.model.layers[0].self_attn
+        for name, bias in want.items():
+            module = getattr(attn, name)
+            assert isinstance(module, packed.PackedLinear) and torch.equal(module.bias, bias)
+        assert parameter_count(model) == count
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert torch.equal(reference(ids).logits, fast(ids).logits)  # the same packed model either way
+
+
+def test_input_sizes_the_format_cannot_pack_stay_unquantized():
+    lin = torch.nn.Linear(48, 8, bias=False)  # int4 needs a multiple of 32
+    model = torch.nn.Module()
+    model.model = torch.nn.Module()
+    model.model.layers = torch.nn.ModuleList([torch.nn.Module()])
+    model.model.layers[0].proj = lin
+    assert packed.pack_model(model, 4) == ["model.layers.0.proj"] and model.model.layers[0].proj is lin
+    assert packed.pack_model(model, 8) == [] and isinstance(model.model.layers[0].proj, packed.PackedLinear)
+
+
 def test_pack_model_replaces_the_decoder_linears_only():
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -80,6 +131,7 @@ def test_pack_model_replaces_the_decoder_linears_only():
         num_attention_heads=2, num_key_value_heads=1, head_dim=32, tie_word_embeddings=False,
     )  # fmt: skip
     model = Qwen3ForCausalLM(cfg)
-    assert packed.pack_model(model, 4) == 2 * 7
+    assert packed.pack_model(model, 4) == []
+    assert sum(isinstance(m, packed.PackedLinear) for m in model.modules()) == 2 * 7
     assert isinstance(model.model.layers[0].mlp.down_proj, packed.PackedLinear)
     assert isinstance(model.lm_head, torch.nn.Linear)  # the token table is quant_table's business

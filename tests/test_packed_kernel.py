@@ -53,10 +53,12 @@ def one_row(x, p, norm=None, residual=None, eps=1e-6, prologue=gemv.NONE):
 
 @pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("prologue", [gemv.NONE, gemv.RMSNORM, gemv.SILU])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_one_row_matches_the_dequantized_layers(bits, prologue, dtype):
+@pytest.mark.parametrize("dtype, k", [(torch.float32, 256), (torch.float16, 256), (torch.float32, 2048)])
+def test_one_row_matches_the_dequantized_layers(bits, prologue, dtype, k):
+    """k 2048: int4 has 8 groups in each nibble half and the loop takes two steps, so a wrong
+    group index or step offset shows."""
     torch.manual_seed(prologue * 10 + bits)
-    n, k = 37, 256  # 37 rows: the last program's rows are masked
+    n = 37  # the last program's rows are masked
     p = packed.pack(torch.randn(n, k, dtype=dtype) / 8, bits)
     x = torch.randn(1, 1, 2 * k if prologue == gemv.SILU else k, dtype=dtype)
     norm = torch.rand(k, dtype=dtype) + 0.5

@@ -309,7 +309,12 @@ def _architecture_config(name: str, config):
 
 
 def parameter_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """The model's parameters as trained: a packed linear (fast.packed) counts its out x in
+    weights, which it holds as codes and scales (buffers), not parameters."""
+    from infercomp.fast.packed import PackedLinear
+
+    packed = sum(m.out_features * m.in_features for m in model.modules() if isinstance(m, PackedLinear))
+    return sum(p.numel() for p in model.parameters()) + packed
 
 
 def timed_load(fn, *args, **kwargs):

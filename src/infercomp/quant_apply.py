@@ -43,21 +43,28 @@ def quantize_weight(weight, recipe: str):
     return lin.weight.detach()
 
 
-def quantize_layers(model, recipe: str) -> float:
-    """Quantize a transformers model's decoder-layer linears in place; returns the seconds."""
+def quantize_layers(model, recipe: str) -> tuple[float, str | None]:
+    """Quantize a transformers model's decoder-layer linears in place; returns (seconds, note)."""
     import torch
-    from torchao.quantization import quantize_
 
     start = time.perf_counter()
+    note = None
     if RECIPES[recipe].own:
         from infercomp.fast.packed import pack_model
 
-        pack_model(model, RECIPES[recipe].bits)
-        _sync(model)
-        return time.perf_counter() - start
-    quantize_(model, _config(recipe), filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and ".layers." in fqn)
+        note = _left_note(recipe, len(pack_model(model, RECIPES[recipe].bits)))
+    else:
+        from torchao.quantization import quantize_
+
+        quantize_(model, _config(recipe), filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and ".layers." in fqn)
     _sync(model)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, note
+
+
+def _left_note(recipe: str, left: int) -> str | None:
+    if not left:
+        return None
+    return f"recipe {recipe!r}: {left} projections whose input size it cannot pack stay in the model dtype"
 
 
 def _sync(model) -> None:
@@ -75,20 +82,14 @@ def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
 
     A layout that cannot be sliced by rows (a packed tile layout may not be) leaves the
     transformers modules with their own quantized copy, said in the note."""
+    if RECIPES[recipe].own:
+        return _pack_lean(lean, recipe)
     start = time.perf_counter()
     sliced = True
     for lw, layer in zip(lean.layers, lean.hf.model.layers, strict=True):
         attn, mlp = layer.self_attn, layer.mlp
         for name in ("qkv", "o", "gate_up", "down"):
             setattr(lw, name, quantize_weight(getattr(lw, name), recipe))
-        if RECIPES[recipe].own:  # the modules become PackedLinear views of the fused rows
-            from infercomp.fast.packed import point_modules
-
-            point_modules(lw.qkv, attn, ["q_proj", "k_proj", "v_proj"])
-            point_modules(lw.gate_up, mlp, ["gate_proj", "up_proj"])
-            point_modules(lw.o, attn, ["o_proj"])
-            point_modules(lw.down, mlp, ["down_proj"])
-            continue
         try:
             _point(lw.qkv, [attn.q_proj, attn.k_proj, attn.v_proj])
             _point(lw.gate_up, [mlp.gate_proj, mlp.up_proj])
@@ -108,6 +109,35 @@ def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
         "hold their own quantized copy"
     )
     return time.perf_counter() - start, note
+
+
+# fused weight -> (the layer's submodule holding its linears, those linears in fused row order)
+FUSED = {
+    "qkv": ("self_attn", ["q_proj", "k_proj", "v_proj"]),
+    "o": ("self_attn", ["o_proj"]),
+    "gate_up": ("mlp", ["gate_proj", "up_proj"]),
+    "down": ("mlp", ["down_proj"]),
+}
+
+
+def _pack_lean(lean, recipe: str) -> tuple[float, str | None]:
+    """quantize_lean for infercomp's own formats: the fused weights packed, the transformers
+    modules replaced by PackedLinear views of their rows (and of the q|k|v bias)."""
+    from infercomp.fast.packed import can_pack, pack, point_modules
+
+    start = time.perf_counter()
+    bits, left = RECIPES[recipe].bits, 0
+    for lw, layer in zip(lean.layers, lean.hf.model.layers, strict=True):
+        for name, (holder, modules) in FUSED.items():
+            weight = getattr(lw, name)
+            if not can_pack(weight.shape[1], bits):
+                left += len(modules)
+                continue
+            setattr(lw, name, pack(weight, bits))
+            bias = lw.qkv_bias if name == "qkv" else None
+            point_modules(getattr(lw, name), getattr(layer, holder), modules, bias)
+    _sync(lean.hf)
+    return time.perf_counter() - start, _left_note(recipe, left)
 
 
 def _point(fused, modules) -> None:
@@ -146,16 +176,14 @@ def apply(engine, leans=()) -> None:
         return  # "none", nf4 (transformers quantizes while loading), or already done
     probe = QualityProbe(engine) if engine.config.quality else None
     seconds = 0.0
-    if leans:
-        for lean in leans:
-            s, note = quantize_lean(lean, settings.quantization_recipe)
-            seconds += s
-            if note and note not in settings.notes:
-                settings.notes.append(note)
-    else:
-        for model in (engine.main, engine.assistant):
-            if model is not None:
-                seconds += quantize_layers(model, settings.quantization_recipe)
+    recipe = settings.quantization_recipe
+    done = [quantize_lean(lean, recipe) for lean in leans] or [
+        quantize_layers(model, recipe) for model in (engine.main, engine.assistant) if model is not None
+    ]
+    for s, note in done:
+        seconds += s
+        if note and note not in settings.notes:
+            settings.notes.append(note)
     from infercomp.quant_table import apply_tables
 
     layers = "every decoder layer's q, k, v, o, gate, up, down projections"

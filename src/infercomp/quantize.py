@@ -151,7 +151,7 @@ RECIPES: dict[str, Recipe] = {
         # infercomp's own formats and Triton kernels (fast.packed), laid out for its one-row kernel;
         # on CPU the weights are dequantized per product (the reference path)
         Recipe("int8-infercomp", "int8", "infercomp int8: one scale per output row", None, bits=8),
-        Recipe("int4-infercomp", "int4", "infercomp int4: asymmetric groups of 128 columns", None, bits=4),
+        Recipe("int4-infercomp", "int4", "infercomp int4: asymmetric groups of up to 128 columns", None, bits=4),
         Recipe("fp8-weight-only", "fp8", "Float8WeightOnlyConfig()", _cfg("Float8WeightOnlyConfig")),
         Recipe(
             "fp8-dynamic-row",

@@ -227,7 +227,8 @@ def head_logits(head, x: torch.Tensor, compiled: bool) -> torch.Tensor:
     global _compiled_product
     if not is_table(head):
         return F.linear(x, head).float()
-    if gemv.serves(x) and packed.kernels() is not None:  # one row: the int8 matrix-vector kernel
+    one_row = gemv.serves(x) and head.codes.shape[1] % 4 == 0 and packed.kernels() is not None
+    if one_row:  # the int8 matrix-vector kernel (whole 32-bit words of codes)
         hidden = head.codes.shape[1]
         return packed.packed_gemv(x, head.codes, head.scale, None, None, None, 0.0, gemv.NONE, 8, hidden).float()
     product = table_product

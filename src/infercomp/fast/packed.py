@@ -195,14 +195,16 @@ def _(x, codes, scale, low, bits, group):
 
 
 class PackedLinear(nn.Module):
-    """Stands in for a bias-free nn.Linear whose weight is packed. Codes and scales are buffers,
-    so `measure.memory.weight_bytes` counts them and `.to()` moves them."""
+    """Stands in for an nn.Linear whose weight is packed. Codes and scales are buffers, so
+    `measure.memory.weight_bytes` counts them and `.to()` moves them; `models.parameter_count`
+    counts out x in weights for it. A bias (q|k|v in Qwen2) stays in the model dtype."""
 
-    def __init__(self, w: PackedWeight):
+    def __init__(self, w: PackedWeight, bias: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("codes", w.codes)
         self.register_buffer("scale", w.scale)
         self.register_buffer("low", w.low)
+        self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
         self.bits, self.group, self.in_features, self.dtype = w.bits, w.group, w.in_features, w.dtype
         self.out_features = w.out_features
 
@@ -211,31 +213,38 @@ class PackedLinear(nn.Module):
         return PackedWeight(self.codes, self.scale, self.low, self.bits, self.group, self.in_features, self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linear(x, self.packed)
+        y = linear(x, self.packed)
+        return y if self.bias is None else y + self.bias
 
 
-def packable(module: nn.Module, bits: int) -> bool:
-    """A bias-free linear whose input size the format can pack."""
-    if not isinstance(module, nn.Linear) or module.bias is not None:
-        return False
+def can_pack(in_features: int, bits: int) -> bool:
+    """Whether a weight with this input size fits the format (whole 32-bit words; int4 groups)."""
     if bits == 8:
-        return module.in_features % 4 == 0
-    return int4_group(module.in_features) is not None
+        return in_features % 4 == 0
+    return int4_group(in_features) is not None
 
 
-def pack_model(model: nn.Module, bits: int) -> int:
-    """Replace the decoder layers' linears of a transformers model by PackedLinear; returns the count."""
-    names = [n for n, m in model.named_modules() if ".layers." in n and packable(m, bits)]
+def pack_model(model: nn.Module, bits: int) -> list[str]:
+    """Replace the decoder layers' linears of a transformers model by PackedLinear, biases kept.
+    Returns the names of those whose input size the format cannot pack (left as they are)."""
+    names = [n for n, m in model.named_modules() if ".layers." in n and isinstance(m, nn.Linear)]
+    left = []
     for name in names:
+        module = model.get_submodule(name)
+        if not can_pack(module.in_features, bits):
+            left.append(name)
+            continue
         parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent), attr, PackedLinear(pack(model.get_submodule(name).weight, bits)))
-    return len(names)
+        setattr(model.get_submodule(parent), attr, PackedLinear(pack(module.weight, bits), module.bias))
+    return left
 
 
-def point_modules(fused: PackedWeight, parent: nn.Module, names: list[str]) -> None:
-    """Replace parent's linears `names` (in fused row order) by views of the fused rows."""
+def point_modules(fused: PackedWeight, parent: nn.Module, names: list[str], bias: torch.Tensor | None = None) -> None:
+    """Replace parent's linears `names` (in fused row order) by views of the fused rows (and of
+    the fused bias, if any)."""
     start = 0
     for name in names:
         rows = getattr(parent, name).out_features
-        setattr(parent, name, PackedLinear(fused.rows(start, start + rows)))
+        part = None if bias is None else bias[start : start + rows]
+        setattr(parent, name, PackedLinear(fused.rows(start, start + rows), part))
         start += rows

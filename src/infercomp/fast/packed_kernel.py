@@ -9,7 +9,9 @@
         the tensor cores (IEEE float32 products for float32 models, so they stay exact).
 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
-Offsets are int32: codes of 2^31 elements or more are refused by `packed.pack`'s callers.
+Offsets: the one-row kernels index 32-bit words in int32 (a weight would need more than 2^31
+words, 8 GB, to overflow); the row kernels widen their row indices to int64 before multiplying
+by a row length (a prefill of many long rows can hold more than 2^31 elements of x or y).
 """
 
 import os
@@ -55,7 +57,7 @@ def int8_gemv_kernel(
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
     words = K // 4
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)  # int32: rows x words < 2^31 (see above)
     row_ok = rows < N
     scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_W)
     acc = tl.zeros([BLOCK_N, BLOCK_W], dtype=tl.float32)
@@ -86,7 +88,7 @@ def int4_gemv_kernel(
     dtype = y_ptr.dtype.element_ty
     K = 2 * HALF
     words = HALF // 4
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)  # int32: rows x words < 2^31 (see above)
     row_ok = rows < N
     scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_W)
     acc = tl.zeros([BLOCK_N, BLOCK_W], dtype=tl.float32)
@@ -134,8 +136,8 @@ def int8_mm_kernel(
     F32: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
-    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    m = (tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)).to(tl.int64)
+    n = (tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)).to(tl.int64)
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
@@ -155,8 +157,8 @@ def int4_mm_kernel(
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
     K, half, groups = 2 * HALF, HALF, GROUPS
-    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    m = (tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)).to(tl.int64)
+    n = (tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)).to(tl.int64)
     m_ok, n_ok = m < M, n < N
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for k0 in range(0, half, G):  # one group of each nibble half per step
