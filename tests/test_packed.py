@@ -135,3 +135,29 @@ def test_pack_model_replaces_the_decoder_linears_only():
     assert sum(isinstance(m, packed.PackedLinear) for m in model.modules()) == 2 * 7
     assert isinstance(model.model.layers[0].mlp.down_proj, packed.PackedLinear)
     assert isinstance(model.lm_head, torch.nn.Linear)  # the token table is quant_table's business
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bits", [8, 4])
+def test_both_engines_run_the_embedded_model_in_infercomp_formats(bits, monkeypatch):
+    """No torchao needed: both engines quantize the embedded model into the format, agree token for
+    token in float32, hold real 1- or 4-bit codes, and record a small perplexity delta."""
+    from infercomp.config import load_config
+    from infercomp.loader import load_engine
+    from infercomp.measure.memory import weight_bytes
+
+    monkeypatch.setenv("INFERCOMP_QUANT_RECIPE", f"int{bits}-infercomp")
+    monkeypatch.setenv("INFERCOMP_PACKED_KERNELS", "0")  # the dequantizing path, even under the interpreter
+
+    def load(engine: str, kind: str):
+        overrides = dict(engine=engine, quantization=kind, use_quantization=False, device="cpu", dtype="float32")
+        return load_engine(load_config("quick", overrides, embedded=True), need_assistant=False)
+
+    ref, fast = load("transformers", f"int{bits}"), load("fast", f"int{bits}")
+    assert ref.settings.quantization_recipe == fast.settings.quantization_recipe == f"int{bits}-infercomp"
+    a = [r.token_ids for r in ref.generate([0, 1], do_sample=False).rows]
+    assert a == [r.token_ids for r in fast.generate([0, 1], do_sample=False).rows]
+    float_bytes = weight_bytes(load("transformers", "none").main)
+    assert weight_bytes(ref.main) == weight_bytes(fast.main) < (0.35 if bits == 8 else 0.2) * float_bytes
+    quality = ref.settings.quantization_quality
+    assert quality == fast.settings.quantization_quality and abs(quality["relative_delta"]) < 0.02
