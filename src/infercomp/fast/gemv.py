@@ -13,7 +13,10 @@ One kernel, three prologues on the input row x, chosen at compile time:
 and an optional residual: y += r. Roundings follow the unfused reference: the normed or activated
 row is rounded to the model dtype before the product, the product before the residual add.
 
-Runs on CUDA with Triton only; `available()` says whether it can run here.
+infercomp's own int8/int4 weights (fast.packed) take the same prologues and epilogue through their
+own kernels: `product` picks the kernel by the weight's format.
+
+Runs on CUDA with Triton only (or Triton's CPU interpreter, for tests).
 """
 
 from __future__ import annotations
