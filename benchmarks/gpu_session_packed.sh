@@ -16,14 +16,8 @@
 # the times.
 set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_packed.sh}
-mkdir -p "$OUT/quant"
-export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHON=${PYTHON:-python3}
 . benchmarks/deadline.sh
-start=$(date +%s)
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
+begin_session quant
 timeout "${KERNELS_LIMIT:-90}" "$PYTHON" benchmarks/packed_kernels.py --out "$OUT/packed_kernels.jsonl" \
   > "$OUT/packed_kernels.txt" 2>&1
 echo "0. kernels rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"

@@ -17,14 +17,8 @@
 # runs last in a. (measured before: 1.46x), so it is the one cut if the window runs out.
 set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_quant2.sh}
-mkdir -p "$OUT/quant" "$OUT/long"
-export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHON=${PYTHON:-python3}
 . benchmarks/deadline.sh
-start=$(date +%s)
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
+begin_session quant long
 
 DEADLINE=$((start + 310)) OUT="$OUT/quant" LIMIT=${QUANT_LIMIT:-75} TABLE=both \
   FAST=${FAST:-"none int4-tile-packed fp8-dynamic-row fp8-weight-only int8-weight-only"} REF="" INDUCTOR="" \

@@ -11,13 +11,8 @@
 # Time: a. until 5:30, b. until 9:00 (a step with under 15 s left is skipped and says so).
 set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_quant3.sh}
-mkdir -p "$OUT/quant" "$OUT/long"
-export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHON=${PYTHON:-python3}
-start=$(date +%s)
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
+. benchmarks/deadline.sh
+begin_session quant long
 DEADLINE=$((start + 330)) OUT="$OUT/quant" LIMIT=${QUANT_LIMIT:-80} TABLE=both \
   FAST=${FAST:-"int4-tile-packed"} REF=${REF:-"none int4-tile-packed int8-weight-only fp8-dynamic-row"} INDUCTOR="" \
   bash benchmarks/gpu_quantization.sh >> "$OUT/session.txt" 2>&1

@@ -5,23 +5,13 @@ tests/test_fast_engine_gpu.py checks the compiled kernel token for token in floa
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-# Triton decides at import whether its kernels run interpreted, for the whole process: never
-# switch it on where the GPU tests (which compile real kernels) may run in the same process.
-if importlib.util.find_spec("triton") is None:
-    pytest.skip("skipped: Triton not installed (CUDA builds of torch bring it)", allow_module_level=True)
-if torch.cuda.is_available():
-    pytest.skip("skipped on a GPU machine: test_fast_engine_gpu.py runs the real kernel", allow_module_level=True)
-if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("skipped: Triton was imported before interpreting was set", allow_module_level=True)
-os.environ["TRITON_INTERPRET"] = "1"
+from triton_interpreter import interpret_or_skip
+
+interpret_or_skip()
 
 from infercomp.fast import gemv  # noqa: E402
 from infercomp.fast.model import rms_norm  # noqa: E402

@@ -5,21 +5,13 @@ tests/test_fast_engine_gpu.py runs them compiled."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-if importlib.util.find_spec("triton") is None:
-    pytest.skip("skipped: Triton not installed (CUDA builds of torch bring it)", allow_module_level=True)
-if torch.cuda.is_available():
-    pytest.skip("skipped on a GPU machine: test_fast_engine_gpu.py runs the real kernels", allow_module_level=True)
-if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("skipped: Triton was imported before interpreting was set", allow_module_level=True)
-os.environ["TRITON_INTERPRET"] = "1"
+from triton_interpreter import interpret_or_skip
+
+interpret_or_skip()
 
 from infercomp.fast import gemv, packed  # noqa: E402
 from infercomp.fast.model import rms_norm  # noqa: E402

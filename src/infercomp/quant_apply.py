@@ -75,6 +75,15 @@ def _sync(model) -> None:
         torch.cuda.synchronize(device)
 
 
+# fused weight -> (the layer's submodule holding its linears, those linears in fused row order)
+FUSED = {
+    "qkv": ("self_attn", ["q_proj", "k_proj", "v_proj"]),
+    "o": ("self_attn", ["o_proj"]),
+    "gate_up": ("mlp", ["gate_proj", "up_proj"]),
+    "down": ("mlp", ["down_proj"]),
+}
+
+
 def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
     """Quantize the fast engine's fused weights (q|k|v, o, gate|up, down of every layer) in place
     and point the transformers modules at slices of them, so both engines (and the quality
@@ -87,18 +96,15 @@ def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
     start = time.perf_counter()
     sliced = True
     for lw, layer in zip(lean.layers, lean.hf.model.layers, strict=True):
-        attn, mlp = layer.self_attn, layer.mlp
-        for name in ("qkv", "o", "gate_up", "down"):
+        linears = {name: [getattr(getattr(layer, holder), m) for m in mods] for name, (holder, mods) in FUSED.items()}
+        for name in FUSED:
             setattr(lw, name, quantize_weight(getattr(lw, name), recipe))
         try:
-            _point(lw.qkv, [attn.q_proj, attn.k_proj, attn.v_proj])
-            _point(lw.gate_up, [mlp.gate_proj, mlp.up_proj])
-            _point(lw.o, [attn.o_proj])
-            _point(lw.down, [mlp.down_proj])
+            for name, modules in linears.items():
+                _point(getattr(lw, name), modules)
         except Exception:  # noqa: BLE001 - torchao raises assorted errors for unsupported slicing
             sliced = False
-            projections = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj)
-            for module in (*projections, mlp.down_proj):
+            for module in (m for modules in linears.values() for m in modules):
                 if not _is_quantized(module.weight):
                     _set(module, quantize_weight(module.weight, recipe))
     _sync(lean.hf)
@@ -109,15 +115,6 @@ def quantize_lean(lean, recipe: str) -> tuple[float, str | None]:
         "hold their own quantized copy"
     )
     return time.perf_counter() - start, note
-
-
-# fused weight -> (the layer's submodule holding its linears, those linears in fused row order)
-FUSED = {
-    "qkv": ("self_attn", ["q_proj", "k_proj", "v_proj"]),
-    "o": ("self_attn", ["o_proj"]),
-    "gate_up": ("mlp", ["gate_proj", "up_proj"]),
-    "down": ("mlp", ["down_proj"]),
-}
 
 
 def _pack_lean(lean, recipe: str) -> tuple[float, str | None]:

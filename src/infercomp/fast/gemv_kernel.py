@@ -55,6 +55,16 @@ def input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype: tl.constexpr, PROLO
     return v
 
 
+@triton.jit
+def store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype: tl.constexpr, RESIDUAL: tl.constexpr):
+    """The epilogue: y (BLOCK_N,) in the model dtype, plus the residual if RESIDUAL (the sum
+    rounded to the model dtype, as the unfused add rounds), stored at `rows`."""
+    if RESIDUAL:
+        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
+        y = (y.to(tl.float32) + r).to(dtype)
+    tl.store(y_ptr + rows, y, mask=row_ok)
+
+
 @triton.autotune(configs=configs, key=["N", "K", "PROLOGUE", "RESIDUAL"])
 @triton.jit
 def gemv_kernel(
@@ -84,10 +94,7 @@ def gemv_kernel(
         w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
         acc += w.to(tl.float32) * v[None, :]
     y = tl.sum(acc, axis=1).to(dtype)
-    if RESIDUAL:
-        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
-        y = (y.to(tl.float32) + r).to(dtype)
-    tl.store(y_ptr + rows, y, mask=row_ok)
+    store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
 
 
 def launch(x, weight, norm, residual, eps, prologue):

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from infercomp.fast.gemv_kernel import input_at, row_scale
+from infercomp.fast.gemv_kernel import input_at, row_scale, store_rows
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -72,10 +72,7 @@ def int8_gemv_kernel(
             acc += code * v[None, :]
     s = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
     y = (tl.sum(acc, axis=1) * s).to(dtype)
-    if RESIDUAL:
-        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
-        y = (y.to(tl.float32) + r).to(dtype)
-    tl.store(y_ptr + rows, y, mask=row_ok)
+    store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
 
 
 @triton.autotune(configs=_configs(INT4_GEMV), key=["N", "HALF", "PROLOGUE", "RESIDUAL"])
@@ -110,10 +107,7 @@ def int4_gemv_kernel(
             q_hi = small_int_as_float((w >> (8 * i + 4)) & 15)
             acc += (q_lo * s_lo + m_lo) * v_lo[None, :] + (q_hi * s_hi + m_hi) * v_hi[None, :]
     y = tl.sum(acc, axis=1).to(dtype)
-    if RESIDUAL:
-        r = tl.load(res_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
-        y = (y.to(tl.float32) + r).to(dtype)
-    tl.store(y_ptr + rows, y, mask=row_ok)
+    store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
 
 
 def _mm_configs(block_k=None):
