@@ -22,6 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from gemv_splits import graph_us  # noqa: E402
+
 from infercomp.fast import gemv, packed  # noqa: E402
 
 HIDDEN, Q, KV, INTER, VOCAB = 2560, 4096, 2048, 9728, 151936
@@ -37,23 +39,10 @@ CALLS, REPLAYS = 20, 10
 
 
 def time_us(fn) -> list[float]:
-    """Microseconds per call, one sample per graph replay."""
+    """Microseconds per call, one sample per graph replay (CALLS calls of fn in one graph)."""
     for _ in range(3):
         fn()  # autotunes and compiles before capture
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(CALLS):
-            fn()
-    samples = []
-    for _ in range(REPLAYS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1000 / CALLS)
-    return samples
+    return graph_us([fn] * CALLS, REPLAYS)
 
 
 def main() -> None:

@@ -100,15 +100,15 @@ def main() -> None:
         "--table",
         choices=["int8", "none"],
         default="int8",
-        help="4-bit kinds' token table: int8 (the default) or none (model dtype)",
+        help="the integer kinds' token table: int8 (the default) or none (model dtype)",
     )
     args = ap.parse_args()
     from infercomp.quant_table import TABLE_ENV, TABLE_KINDS
     from infercomp.quantize import RECIPES
 
     label = args.label or args.recipe
-    four_bit = args.recipe in RECIPES and RECIPES[args.recipe].kind in TABLE_KINDS
-    if args.table != "int8" and four_bit:
+    has_table = args.recipe in RECIPES and RECIPES[args.recipe].kind in TABLE_KINDS
+    if args.table != "int8" and has_table:
         os.environ[TABLE_ENV] = "none"
         label += "+bf16-table"
     try:

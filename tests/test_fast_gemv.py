@@ -13,7 +13,10 @@ from triton_interpreter import interpret_or_skip
 
 interpret_or_skip()
 
-from infercomp.fast import gemv  # noqa: E402
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from infercomp.fast import gemv, gemv_kernel  # noqa: E402
 from infercomp.fast.model import rms_norm  # noqa: E402
 
 
@@ -118,3 +121,44 @@ def test_the_engine_routes_one_row_through_the_kernel_and_keeps_its_tokens(inter
     # 2 layers x 4 products per decode step (the prompt's block of tokens takes the plain path)
     assert len(calls) == 2 * 4 * (new - 1)
     assert {prologue for _, prologue in calls} == {gemv.NONE, gemv.RMSNORM, gemv.SILU}
+
+
+@pytest.mark.parametrize("split, block_k", [(2, 64), (4, 32), (8, 128)])
+@pytest.mark.parametrize("prologue", [gemv.NONE, gemv.RMSNORM, gemv.SILU])
+def test_column_splits_give_the_unsplit_sums(interpreted, split, block_k, prologue):
+    """SPLIT programs per row block, the last to arrive adding the partials: float32 results
+    equal the unsplit kernel's up to the order of the sums, including a split whose share runs
+    past K (8 x 128 columns for K = 300) and row blocks past N. The counts are zero afterwards,
+    ready for the next launch."""
+    torch.manual_seed(3)
+    n, k = 37, 300
+    width = 2 * k if prologue == gemv.SILU else k
+    x = torch.randn(width)
+    weight = torch.randn(n, k) / k**0.5
+    norm = 1 + 0.1 * torch.randn(k) if prologue == gemv.RMSNORM else None
+    residual = torch.randn(n)
+    config = {"BLOCK_N": 8, "BLOCK_K": block_k, "SPLIT": split}
+    got = gemv_kernel.launch(x, weight, norm, residual, 1e-6, prologue, config)
+    want, slack = reference(x[None, None], weight, norm, residual[None, None], 1e-6, prologue)
+    assert torch.allclose(got, want.view(-1), rtol=0, atol=4 * slack.max().item())
+    assert not gemv_kernel.counts(x.device).any()
+
+
+@triton.jit
+def every_program_stores(part, res_ptr, y_ptr, part_ptr, count_ptr, rows, row_ok, N, dtype: tl.constexpr,
+                         RESIDUAL: tl.constexpr, SPLIT: tl.constexpr):  # fmt: skip
+    """A mutant of gemv_kernel.finish_rows: the reduction of the partials forgotten."""
+    gemv_kernel.store_rows(part.to(dtype), res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
+
+
+def test_a_split_without_its_reduction_is_caught(interpreted, monkeypatch):
+    """The split comparison can fail: with every program storing its own partial sums as the
+    result (the reduction forgotten), the product is wrong."""
+    torch.manual_seed(4)
+    x, weight = torch.randn(256), torch.randn(16, 256) / 16
+    config = {"BLOCK_N": 8, "BLOCK_K": 64, "SPLIT": 4}
+    right = gemv_kernel.launch(x, weight, None, None, 1e-6, gemv.NONE, config)
+    monkeypatch.setattr(gemv_kernel, "finish_rows", every_program_stores)
+    wrong = gemv_kernel.launch(x, weight, None, None, 1e-6, gemv.NONE, config)
+    assert torch.allclose(right, weight @ x, atol=1e-4)
+    assert not torch.allclose(wrong, weight @ x, atol=1e-2)

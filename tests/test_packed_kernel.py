@@ -60,6 +60,28 @@ def test_one_row_matches_the_dequantized_layers(bits, prologue, dtype, k):
     assert got.shape == (1, 1, n) and ((got.float() - want).abs() <= slack).all()
 
 
+@pytest.mark.parametrize("prologue", [gemv.NONE, gemv.SILU])
+@pytest.mark.parametrize("k, block_w", [(256, 16), (2048, 32)])
+def test_int8_column_splits_match_the_dequantized_layers(monkeypatch, prologue, k, block_w):
+    """int8's one-row kernel with its columns split 4 ways (the last of a row block's programs
+    adding the partials, fast.gemv_kernel.finish_rows): the same products, and counts left at 0."""
+    import triton
+
+    from infercomp.fast import gemv_kernel, packed_kernel
+
+    split = triton.Config({"BLOCK_N": 4, "BLOCK_W": block_w, "SPLIT": 4}, num_warps=4)
+    monkeypatch.setattr(packed_kernel.int8_gemv_kernel, "configs", [split])
+    torch.manual_seed(k + prologue)
+    n = 37
+    p = packed.pack(torch.randn(n, k) / 8, 8)
+    x = torch.randn(1, 1, 2 * k if prologue == gemv.SILU else k)
+    residual = torch.randn(1, 1, n)
+    got = one_row(x, p, None, residual, 1e-6, prologue)
+    want, slack = reference(x, p, None, residual, 1e-6, prologue)
+    assert ((got.float() - want).abs() <= slack).all()
+    assert not gemv_kernel.counts(x.device).any()
+
+
 @pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("rows", [2, 5, 17])

@@ -61,10 +61,10 @@ def test_tied_model_gets_one_table_and_counts_it_once():
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
 
 
-def test_only_the_4bit_kinds_quantize_the_table(monkeypatch):
-    assert wanted("int4") and not wanted("int8") and not wanted("fp8") and not wanted("none")
+def test_the_integer_kinds_quantize_the_table(monkeypatch):
+    assert wanted("int4") and wanted("int8") and not wanted("fp8") and not wanted("none")
     monkeypatch.setenv("INFERCOMP_QUANT_TABLE", "none")
-    assert not wanted("int4")
+    assert not wanted("int4") and not wanted("int8")
 
 
 pytest.importorskip("torchao", reason="torchao is not installed (pip install 'infercomp[quant]')")

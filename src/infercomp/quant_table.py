@@ -17,8 +17,9 @@ Both uses read that one quantized copy (tied: one table object behind both modul
              step writes and reads that copy (2 x 0.78 GB for Qwen3-4B), more traffic than the
              bf16 table's one read (not measured yet; INFERCOMP_QUANT_TABLE=none avoids it).
 
-Which weight kinds quantize their table: TABLE_KINDS (the 4-bit kinds; int8 and fp8 keep the
-table in the model dtype). `INFERCOMP_QUANT_TABLE=none` keeps it unquantized for those too: a
+Which weight kinds quantize their table: TABLE_KINDS (the 4-bit kinds, and int8, whose table then
+has the precision of its other weights; fp8 keeps the table in the model dtype).
+`INFERCOMP_QUANT_TABLE=none` keeps it unquantized for those too: a
 benchmarking knob to measure what the int8 table costs or saves, recorded in the notes.
 """
 
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TABLE_KINDS = ("int4",)
+TABLE_KINDS = ("int4", "int8")
 TABLE_ENV = "INFERCOMP_QUANT_TABLE"
 
 

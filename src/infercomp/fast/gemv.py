@@ -42,6 +42,10 @@ def prepare(device: torch.device, enabled: bool = True) -> bool:
         return READY  # a CPU engine beside a CUDA one leaves the CUDA one's choice alone
     wanted = enabled and os.environ.get("INFERCOMP_FAST_GEMV", "1") != "0"
     READY = bool(wanted and _kernel() is not None)
+    if READY:
+        from infercomp.fast.gemv_kernel import counts
+
+        counts(device)  # the split launches' counters exist before any CUDA graph is captured
     return READY
 
 

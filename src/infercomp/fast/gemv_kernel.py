@@ -1,27 +1,46 @@
-"""The Triton kernel behind fast/gemv.py: one program per BLOCK_N rows of the weight matrix,
-streaming them in BLOCK_K-column steps against the (prologue-transformed) input row.
+"""The Triton kernel behind fast/gemv.py: one program per BLOCK_N rows of the weight matrix and
+1/SPLIT of its columns, streaming them in BLOCK_K-column steps against the (prologue-transformed)
+input row.
+
+Why split the columns: a matrix with few rows (Qwen3-4B's down projection, 2,560 x 9,728) gives
+few programs, each streaming a long run of bytes, and the last wave of programs leaves most of the
+GPU idle. With SPLIT > 1 each row block's columns are shared by SPLIT programs; each stores its
+float32 partial sums, and the last of them to finish (an atomic count per row block) adds the
+partials in split order, so the result does not depend on which program finished last.
 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
 
 import os
 
+import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 # Block sizes: BLOCK_N weight rows per program, BLOCK_K columns per step of its loop. A
 # short list timed once per (N, K, prologue): every entry streams whole 256- or 512-element
 # runs of a row (512 B or 1 KB in bf16), so all are near the bandwidth and the choice
-# between them is stable.
-configs = [
-    triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
-    for bn in (4, 8, 16)
-    for bk in (256, 512)
-    for w in (4, 8)
-    for s in (2, 4)
-]
+# between them is stable. Matrices of fewer than SPLIT_ROWS rows also try column splits.
+MAX_SPLIT = 8
+SPLIT_ROWS = 4096
+
+
+def _config(block_n, block_k, warps, stages, split=1):
+    meta = {"BLOCK_N": block_n, "BLOCK_K": block_k, "SPLIT": split}
+    return triton.Config(meta, num_warps=warps, num_stages=stages)
+
+
+configs = [_config(bn, bk, w, s) for bn in (4, 8, 16) for bk in (256, 512) for w in (4, 8) for s in (2, 4)]
+configs += [_config(bn, 512, 4, 3, split) for bn in (4, 8) for split in (2, 4, 8)]
 if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter: one config, no timing
     configs = configs[:1]
+
+
+def prune(configs, named_args, **_):
+    """Column splits only for matrices of few rows (where the programs are few)."""
+    n = named_args["N"]
+    return [c for c in configs if c.kwargs["SPLIT"] == 1 or n < SPLIT_ROWS]
 
 
 @triton.jit
@@ -65,14 +84,55 @@ def store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype: tl.constexpr, RESIDUAL: t
     tl.store(y_ptr + rows, y, mask=row_ok)
 
 
-@triton.autotune(configs=configs, key=["N", "K", "PROLOGUE", "RESIDUAL"])
 @triton.jit
-def gemv_kernel(
+def await_inputs(PDL: tl.constexpr):
+    """With programmatic dependent launch (PDL), this kernel's programs start while the kernel
+    before it finishes: what they load before this call (weights) must not depend on it; from
+    here on its outputs are complete and visible. Then the kernel after this one may start its
+    own programs (its loads before its await_inputs overlap this kernel's tail)."""
+    if PDL:
+        gdc_wait()
+        gdc_launch_dependents()
+
+
+@triton.jit
+def column_span(K, SPLIT: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's columns [lo, hi): its share of K, a whole number of BLOCK_K steps."""
+    span = tl.cdiv(tl.cdiv(K, SPLIT), BLOCK_K) * BLOCK_K
+    lo = tl.program_id(1) * span
+    return lo, tl.minimum(lo + span, K)
+
+
+@triton.jit
+def finish_rows(part, res_ptr, y_ptr, part_ptr, count_ptr, rows, row_ok, N, dtype: tl.constexpr,
+                RESIDUAL: tl.constexpr, SPLIT: tl.constexpr):  # fmt: skip
+    """The epilogue of a program's float32 sums `part` (BLOCK_N,) over its columns. SPLIT == 1:
+    they are the rows' products; store them. Otherwise store them in part_ptr (SPLIT, N); the
+    last program of the row block to arrive adds the SPLIT partials in order, stores, and resets
+    the block's count (count_ptr: int32 zeros, one per row block, zero again after every call)."""
+    if SPLIT == 1:
+        store_rows(part.to(dtype), res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
+    else:
+        tl.store(part_ptr + tl.program_id(1) * N + rows, part, mask=row_ok)
+        tl.debug_barrier()  # all of this program's partials stored before the count releases them
+        arrived = tl.atomic_add(count_ptr + tl.program_id(0), 1, sem="acq_rel", scope="gpu")
+        if arrived == SPLIT - 1:
+            total = tl.zeros_like(part)
+            for s in tl.static_range(SPLIT):  # ".cg": read at L2, where the other programs wrote
+                total += tl.load(part_ptr + s * N + rows, mask=row_ok, other=0.0, cache_modifier=".cg")
+            store_rows(total.to(dtype), res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
+            tl.atomic_xchg(count_ptr + tl.program_id(0), 0)
+
+
+@triton.jit
+def gemv_body(
     x_ptr,  # (K,), or (2K,) = [g | u] for SILU
     norm_ptr,  # (K,) RMSNORM's weight; unused otherwise
     w_ptr,  # (N, K), rows contiguous
     res_ptr,  # (N,) residual; unused unless RESIDUAL
     y_ptr,  # (N,)
+    part_ptr,  # (SPLIT, N) float32 partial sums; unused when SPLIT == 1
+    count_ptr,  # (cdiv(N, BLOCK_N),) int32 arrival counts; unused when SPLIT == 1
     N,
     K,
     eps,
@@ -80,37 +140,70 @@ def gemv_kernel(
     RESIDUAL: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    SPLIT: tl.constexpr,
+    PDL: tl.constexpr,
 ):
     dtype = y_ptr.dtype.element_ty
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
-    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)
-    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)  # reduced once, after the loop
-    for k0 in range(0, K, BLOCK_K):
+    lo, hi = column_span(K, SPLIT, BLOCK_K)
+    # int32 offsets: serves() keeps weights of 2^31 elements or more on the plain path
+    w_at = w_ptr + rows[:, None] * K
+    cols = lo + tl.arange(0, BLOCK_K)
+    col_ok = cols < hi
+    w = tl.load(w_at + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)  # before the wait
+    await_inputs(PDL)
+    scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_K)  # over the whole row, whatever the split
+    acc = w.to(tl.float32) * input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype, PROLOGUE)[None, :]
+    for k0 in range(lo + BLOCK_K, hi, BLOCK_K):  # acc: reduced once, after the loop
         cols = k0 + tl.arange(0, BLOCK_K)
-        col_ok = cols < K
+        col_ok = cols < hi
         v = input_at(x_ptr, norm_ptr, cols, col_ok, K, scale, dtype, PROLOGUE)
-        # int32 offsets: serves() keeps weights of 2^31 elements or more on the plain path
-        w = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        w = tl.load(w_at + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
         acc += w.to(tl.float32) * v[None, :]
-    y = tl.sum(acc, axis=1).to(dtype)
-    store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
+    finish_rows(tl.sum(acc, axis=1), res_ptr, y_ptr, part_ptr, count_ptr, rows, row_ok, N, dtype, RESIDUAL, SPLIT)
 
 
-def launch(x, weight, norm, residual, eps, prologue):
+gemv_kernel = triton.autotune(configs=configs, key=["N", "K", "PROLOGUE", "RESIDUAL"],
+                              prune_configs_by={"early_config_prune": prune})(gemv_body)  # fmt: skip
+
+COUNTS = SPLIT_ROWS  # row blocks a split launch may have (N < SPLIT_ROWS rows, BLOCK_N >= 1)
+_counts: dict[torch.device, torch.Tensor] = {}
+
+
+def counts(device: torch.device) -> torch.Tensor:
+    """The arrival counts of split launches on `device`: zeros, allocated once (before any CUDA
+    graph capture: fast.gemv.prepare calls this), left at zero by every launch. Launches on one
+    stream run one after another, so one set serves them all."""
+    if device not in _counts:
+        _counts[device] = torch.zeros(COUNTS, dtype=torch.int32, device=device)
+    return _counts[device]
+
+
+def pdl(device: torch.device) -> bool:
+    """Whether launches on `device` use programmatic dependent launch: CUDA devices of compute
+    capability 9 (Hopper) and later, unless INFERCOMP_PDL=0 (the knob that measures what it buys)."""
+    if device.type != "cuda" or os.environ.get("INFERCOMP_PDL", "1") == "0":
+        return False
+    if device not in _hopper:
+        _hopper[device] = torch.cuda.get_device_capability(device)[0] >= 9
+    return _hopper[device]
+
+
+_hopper: dict[torch.device, bool] = {}
+
+
+def launch(x, weight, norm, residual, eps, prologue, config=None):
+    """y = prologue(x) @ weight.T (+ residual), (N,). `config`: fixed meta-parameters
+    (BLOCK_N, BLOCK_K, SPLIT, num_warps, num_stages) instead of the autotuned choice (benchmarks)."""
     n, k = weight.shape
+    assert config is None or config.get("SPLIT", 1) == 1 or triton.cdiv(n, config["BLOCK_N"]) <= COUNTS
     y = x.new_empty(n)
-    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)  # noqa: E731
-    gemv_kernel[grid](
-        x,
-        x if norm is None else norm,
-        weight,
-        y if residual is None else residual,
-        y,
-        n,
-        k,
-        eps,
-        PROLOGUE=prologue,
-        RESIDUAL=residual is not None,
-    )
+    part = torch.empty(MAX_SPLIT * n, dtype=torch.float32, device=x.device)
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), meta["SPLIT"])  # noqa: E731
+    args = (x, x if norm is None else norm, weight, y if residual is None else residual, y, part, counts(x.device))
+    kernel = gemv_kernel if config is None else gemv_body
+    use_pdl = pdl(x.device)
+    kernel[grid](*args, n, k, eps, PROLOGUE=prologue, RESIDUAL=residual is not None, PDL=use_pdl,
+                 launch_pdl=use_pdl, **(config or {}))  # fmt: skip
     return y

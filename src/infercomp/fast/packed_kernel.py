@@ -20,7 +20,18 @@ import torch
 import triton
 import triton.language as tl
 
-from infercomp.fast.gemv_kernel import input_at, row_scale, store_rows
+from infercomp.fast.gemv_kernel import (
+    MAX_SPLIT,
+    await_inputs,
+    column_span,
+    counts,
+    finish_rows,
+    input_at,
+    pdl,
+    prune,
+    row_scale,
+    store_rows,
+)
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -33,9 +44,12 @@ def _configs(entries):
     return out[:1] if INTERPRETING else out  # the CPU interpreter: one config, no timing
 
 
-# BLOCK_W 32-bit words of a row per step (4 int8 or 8 int4 weights a word) over BLOCK_N rows.
-INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 256}, 4), ({"BLOCK_N": 8, "BLOCK_W": 256}, 8),
-             ({"BLOCK_N": 2, "BLOCK_W": 512}, 4), ({"BLOCK_N": 4, "BLOCK_W": 512}, 8)]  # fmt: skip
+# BLOCK_W 32-bit words of a row per step (4 int8 or 8 int4 weights a word) over BLOCK_N rows;
+# int8 also tries column splits on matrices of few rows (fast.gemv_kernel: SPLIT, prune).
+INT8_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 256, "SPLIT": 1}, 4), ({"BLOCK_N": 8, "BLOCK_W": 256, "SPLIT": 1}, 8),
+             ({"BLOCK_N": 2, "BLOCK_W": 512, "SPLIT": 1}, 4), ({"BLOCK_N": 4, "BLOCK_W": 512, "SPLIT": 1}, 8),
+             ({"BLOCK_N": 4, "BLOCK_W": 128, "SPLIT": 2}, 4), ({"BLOCK_N": 4, "BLOCK_W": 128, "SPLIT": 4}, 4),
+             ({"BLOCK_N": 8, "BLOCK_W": 128, "SPLIT": 4}, 4)]  # fmt: skip
 INT4_GEMV = [({"BLOCK_N": 4, "BLOCK_W": 128}, 4), ({"BLOCK_N": 8, "BLOCK_W": 128}, 4),
              ({"BLOCK_N": 4, "BLOCK_W": 256}, 8), ({"BLOCK_N": 8, "BLOCK_W": 256}, 8)]  # fmt: skip
 MAGIC = tl.constexpr(8388608.0)  # 2^23: a float32 with bits 0x4B000000 | u (u < 2^23) is exactly 2^23 + u
@@ -48,31 +62,45 @@ def small_int_as_float(u):
     return (u | 0x4B000000).to(tl.float32, bitcast=True) - MAGIC
 
 
-@triton.autotune(configs=_configs(INT8_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"])
+@triton.jit
+def int8_step(w, x_ptr, norm_ptr, t, ok, K, scale, dtype: tl.constexpr, PROLOGUE: tl.constexpr):
+    """One step's products: words w (BLOCK_N, BLOCK_W) at word indices t, word t holding columns
+    4t .. 4t + 3 one per byte, against the prologue-transformed input: (BLOCK_N, BLOCK_W) float32."""
+    acc = tl.zeros(w.shape, dtype=tl.float32)
+    for i in tl.static_range(4):
+        v = input_at(x_ptr, norm_ptr, 4 * t + i, ok, K, scale, dtype, PROLOGUE)
+        u = ((w >> (8 * i)) & 0xFF) ^ 0x80  # the signed code + 128, in the low byte
+        code = (u | 0x4B000000).to(tl.float32, bitcast=True) - (MAGIC + 128.0)  # exact, see small_int_as_float
+        acc += code * v[None, :]
+    return acc
+
+
+@triton.autotune(configs=_configs(INT8_GEMV), key=["N", "K", "PROLOGUE", "RESIDUAL"],
+                 prune_configs_by={"early_config_prune": prune})  # fmt: skip
 @triton.jit
 def int8_gemv_kernel(
     x_ptr, norm_ptr, w_ptr, s_ptr, res_ptr, y_ptr,  # x (K,) or (2K,); w (N, K/4) int32 words; s (N,)
-    N, K, eps,
+    part_ptr, count_ptr, N, K, eps,  # column splits' partial sums and counts (fast.gemv_kernel)
     PROLOGUE: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr,
+    SPLIT: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     dtype = y_ptr.dtype.element_ty
     words = K // 4
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)  # int32: rows x words < 2^31 (see above)
     row_ok = rows < N
+    lo, hi = column_span(words, SPLIT, BLOCK_W)
+    w_at = w_ptr + rows[:, None] * words
+    t = lo + tl.arange(0, BLOCK_W)
+    w = tl.load(w_at + t[None, :], mask=row_ok[:, None] & (t < hi)[None, :], other=0)  # before the wait
+    await_inputs(PDL)
     scale = row_scale(x_ptr, K, eps, PROLOGUE, BLOCK_W)
-    acc = tl.zeros([BLOCK_N, BLOCK_W], dtype=tl.float32)
-    for t0 in range(0, words, BLOCK_W):
-        t = t0 + tl.arange(0, BLOCK_W)  # word t holds columns 4t .. 4t + 3, one per byte
-        ok = t < words
-        w = tl.load(w_ptr + rows[:, None] * words + t[None, :], mask=row_ok[:, None] & ok[None, :], other=0)
-        for i in tl.static_range(4):
-            v = input_at(x_ptr, norm_ptr, 4 * t + i, ok, K, scale, dtype, PROLOGUE)
-            u = ((w >> (8 * i)) & 0xFF) ^ 0x80  # the signed code + 128, in the low byte
-            code = (u | 0x4B000000).to(tl.float32, bitcast=True) - (MAGIC + 128.0)  # exact, as above
-            acc += code * v[None, :]
+    acc = int8_step(w, x_ptr, norm_ptr, t, t < hi, K, scale, dtype, PROLOGUE)
+    for t0 in range(lo + BLOCK_W, hi, BLOCK_W):
+        t = t0 + tl.arange(0, BLOCK_W)
+        w = tl.load(w_at + t[None, :], mask=row_ok[:, None] & (t < hi)[None, :], other=0)
+        acc += int8_step(w, x_ptr, norm_ptr, t, t < hi, K, scale, dtype, PROLOGUE)
     s = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
-    y = (tl.sum(acc, axis=1) * s).to(dtype)
-    store_rows(y, res_ptr, y_ptr, rows, row_ok, dtype, RESIDUAL)
+    finish_rows(tl.sum(acc, axis=1) * s, res_ptr, y_ptr, part_ptr, count_ptr, rows, row_ok, N, dtype, RESIDUAL, SPLIT)
 
 
 @triton.autotune(configs=_configs(INT4_GEMV), key=["N", "HALF", "PROLOGUE", "RESIDUAL"])
@@ -176,13 +204,16 @@ def gemv(x, codes, scale, low, norm, residual, eps, prologue, bits, group):
     """One row x (K,) or (2K,) -> (N,)."""
     n = codes.shape[0]
     y = x.new_empty(n)
-    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)  # noqa: E731
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), meta.get("SPLIT", 1))  # noqa: E731
     common = dict(PROLOGUE=prologue, RESIDUAL=residual is not None)
     norm = x if norm is None else norm
     res = y if residual is None else residual
     words = codes.view(torch.int32)  # (N, bytes / 4): packed.pack keeps rows a multiple of 4 bytes
     if bits == 8:
-        int8_gemv_kernel[grid](x, norm, words, scale, res, y, n, codes.shape[1], eps, **common)
+        part = torch.empty(MAX_SPLIT * n, dtype=torch.float32, device=x.device)
+        use_pdl = pdl(x.device)
+        int8_gemv_kernel[grid](x, norm, words, scale, res, y, part, counts(x.device), n, codes.shape[1], eps,
+                               PDL=use_pdl, launch_pdl=use_pdl, **common)  # fmt: skip
     else:
         half = codes.shape[1]
         int4_gemv_kernel[grid](x, norm, words, scale, low, res, y, n, half, scale.shape[1], eps, G=group, **common)
