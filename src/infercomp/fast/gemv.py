@@ -27,6 +27,7 @@ import torch
 
 from infercomp.fast import packed
 from infercomp.fast.packed import PackedWeight
+from infercomp.fast.triton_import import kernel_or_false
 
 NONE, RMSNORM, SILU = 0, 1, 2
 
@@ -77,12 +78,7 @@ def _kernel():
     """The launcher of fast/gemv_kernel.py, or None where Triton is not installed."""
     global _KERNEL
     if _KERNEL is None:
-        try:
-            from infercomp.fast.gemv_kernel import launch  # imports Triton
-
-            _KERNEL = launch
-        except ImportError:
-            _KERNEL = False
+        _KERNEL = kernel_or_false("infercomp.fast.gemv_kernel", "launch")
     return _KERNEL or None
 
 

@@ -19,16 +19,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from infercomp.fast import gemv, packed
+from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
 from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
-# Attention at decode shapes: plain matmuls ("matmul", the default: the compiler fuses the softmax
-# with its neighbours, and the step was 12 % faster than with PyTorch's fused attention, which
-# launches one cuDNN kernel of ~9 us per layer for a single query) or "sdpa". A benchmarking knob.
-ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "matmul")
+# Attention at decode shapes: "kernel" (the default: fast.attend's one kernel for one query per
+# row, where it serves; elsewhere "matmul"), "matmul" (plain matmuls: the compiler fuses the
+# softmax with its neighbours; 12 % faster per step on an H200 than PyTorch's fused attention,
+# which launches one cuDNN kernel of ~9 us per layer for a single query) or "sdpa". A knob.
+ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel")
 # Projections kept as cuBLAS calls even where the compiler's block-size search would turn a
 # batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
 # measure per projection which kernel reads its weights faster.
@@ -295,6 +296,8 @@ def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None
     # Each row writes its new keys at its own positions: no holes, and rolling back a row is
     # only moving its length back (the slots are overwritten later).
     store(kv, xk, xv, rows, heads, pos)
+    if mask is not None and attend.serves(xq, kv[0], kv[2]):  # one query per row: one kernel
+        return attend.attend(xq, kv[0], kv[1], pos)
     if mask is None:
         # (B, heads, q, hd); kv heads repeated for their query heads (transformers' repeat_kv)
         qh, kh, vh = (t.transpose(1, 2) for t in (xq, xk, xv))

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infercomp.fast.triton_import import kernel_or_false
+
 BITS = (8, 4)
 GROUPS = (128, 64, 32, 16)  # int4 group sizes, the first that divides K / 2 is taken (16: tl.dot's least)
 
@@ -121,12 +123,7 @@ def kernels():
     """fast/packed_kernel.py's launchers, or None where Triton is not installed."""
     global _KERNELS
     if _KERNELS is None:
-        try:
-            from infercomp.fast import packed_kernel
-
-            _KERNELS = packed_kernel
-        except ImportError:
-            _KERNELS = False
+        _KERNELS = kernel_or_false("infercomp.fast.packed_kernel")
     return _KERNELS or None
 
 

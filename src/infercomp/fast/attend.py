@@ -1,0 +1,75 @@
+"""Decode attention in one kernel: one query per row against that row's valid cache slots.
+
+A decode step's attention in the unfused path is four kernels per layer (scores, mask and
+softmax, values, and the layout copies between them) over every slot of the cache, valid or not;
+on an H100 they cost about 7 us per layer at batch 1 for a few hundred slots, while the bytes
+they need take well under one. Here one Triton kernel (fast/attend_kernel.py) reads each row's
+slots 0..pos only, once per kv head for the whole group of query heads that share it, with an
+online softmax.
+
+Serves one query per row, caches of at most MAX_SLOTS slots in the model dtype (the int8 / fp8
+cache kinds keep the unfused path: their scales apply there), head sizes that are powers of two
+from 16, on CUDA with Triton (or Triton's CPU interpreter, for tests). INFERCOMP_FAST_ATTENTION=matmul or =sdpa keeps
+the unfused path (the knob that measures what the kernel buys).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from infercomp.fast.triton_import import kernel_or_false
+
+_KERNEL = None
+# One program per (row, kv head) reads its slots in sequence: past a few thousand slots the
+# unfused path's matrix products, spread over the whole GPU, are faster (not measured here).
+MAX_SLOTS = 2048
+
+
+def _kernel():
+    """The launcher of fast/attend_kernel.py, or None where Triton is not installed."""
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = kernel_or_false("infercomp.fast.attend_kernel", "launch")
+    return _KERNEL or None
+
+
+def wanted() -> bool:
+    return os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel") == "kernel"
+
+
+def serves(xq: torch.Tensor, k_cache: torch.Tensor, k_scale) -> bool:
+    """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache."""
+    on_device = xq.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    hd = xq.shape[-1]
+    return (
+        wanted()
+        and on_device
+        and xq.shape[1] == 1
+        and k_scale is None
+        and k_cache.dtype == xq.dtype
+        and hd >= 16
+        and hd & (hd - 1) == 0
+        and k_cache.stride(-1) == 1
+        and k_cache.shape[2] <= MAX_SLOTS
+        and _kernel() is not None
+    )
+
+
+@torch.library.custom_op("infercomp::attend", mutates_args=())
+def attend(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """xq (B, 1, heads, hd), caches (rows >= B, kv_heads, slots, hd), pos (B, 1): each row's
+    newest slot -> (B, 1, heads * hd). Reads the caches, writes nothing in them."""
+    from infercomp.fast.gemv_kernel import pdl
+
+    b, _, heads, hd = xq.shape
+    groups = heads // k_cache.shape[1]
+    out = _kernel()(xq.reshape(b, heads, hd).contiguous(), k_cache, v_cache, pos.reshape(b), groups, pdl(xq.device))
+    return out.view(b, 1, heads * hd)
+
+
+@attend.register_fake
+def _(xq, k_cache, v_cache, pos):
+    b, q, heads, hd = xq.shape
+    return xq.new_empty(b, q, heads * hd)

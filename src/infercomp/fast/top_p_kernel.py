@@ -1,0 +1,84 @@
+"""The Triton kernels behind fast.sampling.top_p_keep on CUDA: the same radix search for the
+top-p threshold, without the (rows, 16, vocab) tensors the PyTorch version materialises (at 32
+rows of Qwen3's 151,936-token vocabulary that is 311 MB written and read per pass).
+
+Pass i (8 passes, 4 bits each except the last): one program per (row, chunk of CHUNK tokens)
+first rebuilds the threshold's higher bits from the earlier passes' partial masses (every program
+sums them in the same order, so all agree and the result does not depend on timing), then
+stores its chunk's mass at or above each of the 16 candidates. `keep` rebuilds the whole
+threshold and writes the mask. Probabilities are non-negative float32, so their bits as int32
+order like the values.
+
+Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))  # (shift, bits), as sampling
+CHUNK = 4096
+
+
+@triton.jit
+def threshold_so_far(part_ptr, row, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+    """The threshold's bits fixed by passes 0..PASS-1, from their partial masses
+    part (rows, 8, chunks, 16): the largest candidate whose mass reaches top_p, per pass."""
+    threshold = tl.zeros([1], dtype=tl.int32)
+    c = tl.arange(0, CHUNKS_P2)
+    d = tl.arange(0, 16)
+    for i in tl.static_range(PASS):
+        at = ((row * 8 + i) * chunks + c)[:, None] * 16 + d[None, :]
+        mass = tl.sum(tl.load(part_ptr + at, mask=(c < chunks)[:, None], other=0.0), axis=0)  # (16,)
+        best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
+        threshold = threshold | (best << tl.maximum(27 - 4 * i, 0))  # PASSES' shifts
+    return threshold
+
+
+@triton.jit
+def mass_pass(probs_ptr, part_ptr, vocab, chunks, top_p,
+              PASS: tl.constexpr, SHIFT: tl.constexpr, WIDTH: tl.constexpr, CHUNK: tl.constexpr,
+              CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    row, chunk = tl.program_id(0), tl.program_id(1)
+    threshold = threshold_so_far(part_ptr, row, chunks, top_p, PASS, CHUNKS_P2)  # (1,)
+    d = tl.arange(0, 16)
+    candidates = threshold | (d << SHIFT)  # (16,); digits past 2^WIDTH never pass (see below)
+    acc = tl.zeros([BLOCK, 16], dtype=tl.float32)  # summed across the block once, after the loop
+    for start in range(chunk * CHUNK, tl.minimum(chunk * CHUNK + CHUNK, vocab), BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        ok = cols < vocab
+        p = tl.load(probs_ptr + row.to(tl.int64) * vocab + cols, mask=ok, other=0.0)
+        bits = p.to(tl.int32, bitcast=True)
+        above = (bits[:, None] >= candidates[None, :]) & ok[:, None]  # (BLOCK, 16)
+        acc += tl.where(above, p[:, None], 0.0)
+    mass = tl.sum(acc, axis=0)
+    # a 3-bit pass has 8 candidates: the other 8 get no mass, so they never reach top_p
+    mass = tl.where(d < (1 << WIDTH), mass, 0.0)
+    tl.store(part_ptr + ((row * 8 + PASS) * chunks + chunk) * 16 + d, mass)
+
+
+@triton.jit
+def keep_kernel(probs_ptr, part_ptr, keep_ptr, vocab, chunks, top_p,
+                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    row, chunk = tl.program_id(0), tl.program_id(1)
+    threshold = threshold_so_far(part_ptr, row, chunks, top_p, 8, CHUNKS_P2)
+    for start in range(chunk * CHUNK, tl.minimum(chunk * CHUNK + CHUNK, vocab), BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        ok = cols < vocab
+        at = row.to(tl.int64) * vocab + cols
+        bits = tl.load(probs_ptr + at, mask=ok, other=0.0).to(tl.int32, bitcast=True)
+        tl.store(keep_ptr + at, bits >= threshold, mask=ok)
+
+
+def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """probs (..., vocab) float32 -> bool (..., vocab): 9 launches, no host synchronisation."""
+    vocab = probs.shape[-1]
+    flat = probs.reshape(-1, vocab).contiguous()
+    rows, chunks = flat.shape[0], triton.cdiv(vocab, CHUNK)
+    part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=probs.device)
+    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=256, num_warps=4)
+    for i, (shift, width) in enumerate(PASSES):
+        mass_pass[(rows, chunks)](flat, part, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
+    keep = torch.empty(rows, vocab, dtype=torch.bool, device=probs.device)
+    keep_kernel[(rows, chunks)](flat, part, keep, vocab, chunks, top_p, **common)
+    return keep.view(probs.shape)

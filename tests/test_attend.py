@@ -1,0 +1,94 @@
+"""Decode attention in one kernel (fast/attend.py) against masked softmax attention computed in
+float64, through Triton's CPU interpreter; then the fast engine with and without it. Skipped where
+Triton is not installed (as tests/test_fast_gemv.py); on a GPU, tests/test_fast_engine_gpu.py
+checks the engine's float32 tokens with the kernel compiled."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from triton_interpreter import interpret_or_skip
+
+interpret_or_skip()
+
+from infercomp.fast import attend  # noqa: E402
+
+
+def reference(xq, k_cache, v_cache, pos):
+    """Each row's query heads over its slots 0..pos, in float64: (B, 1, heads * hd)."""
+    b, _, heads, hd = xq.shape
+    groups = heads // k_cache.shape[1]
+    out = torch.empty(b, heads, hd, dtype=torch.float64)
+    for r in range(b):
+        keys = k_cache[r, :, : pos[r, 0] + 1].double().repeat_interleave(groups, dim=0)  # (heads, S, hd)
+        values = v_cache[r, :, : pos[r, 0] + 1].double().repeat_interleave(groups, dim=0)
+        scores = (keys @ xq[r, 0].double()[:, :, None]).squeeze(-1) * hd**-0.5  # (heads, S)
+        out[r] = (scores.softmax(-1)[:, :, None] * values).sum(1)  # (heads, hd)
+    return out.view(b, 1, heads * hd)
+
+
+def case(dtype, heads, kv_heads, hd, slots=150, rows=3, seed=0):
+    torch.manual_seed(seed)
+    xq = torch.randn(rows, 1, heads, hd).to(dtype)
+    k_cache = torch.randn(rows + 1, kv_heads, slots, hd).to(dtype)  # one spare row, as a batch below capacity
+    v_cache = torch.randn(rows + 1, kv_heads, slots, hd).to(dtype)
+    pos = torch.tensor([[0], [slots - 1], [min(70, slots - 2)]][:rows])  # one slot, all slots, some
+    return xq, k_cache, v_cache, pos
+
+
+@pytest.mark.parametrize(
+    "dtype, heads, kv_heads, hd, slots, tol",
+    [
+        (torch.float32, 8, 2, 64, 150, 1e-5),  # groups of 4; rows of 1, 150 and 71 slots (3 steps of 64)
+        (torch.float32, 4, 4, 16, 30, 1e-5),  # no grouping, the smallest head; less than one step
+        (torch.float16, 6, 2, 32, 600, 3e-3),  # groups of 3 (not a power of two)
+    ],
+)
+def test_attention_of_one_query_matches_float64(dtype, heads, kv_heads, hd, slots, tol):
+    xq, k_cache, v_cache, pos = case(dtype, heads, kv_heads, hd, slots)
+    assert attend.serves(xq, k_cache, None)
+    got = attend.attend(xq, k_cache, v_cache, pos)
+    want = reference(xq, k_cache, v_cache, pos)
+    assert got.shape == want.shape and got.dtype == dtype
+    assert torch.allclose(got.double(), want, atol=tol, rtol=tol), (got.double() - want).abs().max()
+
+
+def test_a_kernel_that_misses_the_newest_slot_is_caught():
+    """The comparison can fail: attending to slots 0..pos-1 (the newest key left out) differs."""
+    xq, k_cache, v_cache, pos = case(torch.float32, 8, 2, 64)
+    rows = pos[1:]  # rows 1 and 2 (row 0 has only the newest slot)
+    got = attend.attend(xq[1:], k_cache[1:], v_cache[1:], rows - 1)
+    want = reference(xq[1:], k_cache[1:], v_cache[1:], rows)
+    assert not torch.allclose(got.double(), want, atol=1e-3, rtol=1e-3)
+
+
+def test_what_it_does_not_serve():
+    xq, k_cache, _, _ = case(torch.float32, 4, 2, 16)
+    assert not attend.serves(torch.zeros(3, 2, 4, 16), k_cache, None)  # two queries per row: a verify block
+    assert not attend.serves(xq, k_cache.to(torch.int8), torch.ones(3))  # a one-byte cache with scales
+    assert not attend.serves(torch.zeros(3, 1, 4, 8), k_cache[..., :8], None)  # head size 8
+    assert not attend.serves(torch.zeros(3, 1, 4, 24), torch.zeros(4, 2, 150, 24), None)  # 24: not a power of two
+    assert not attend.serves(xq, torch.zeros(4, 2, attend.MAX_SLOTS + 1, 16), None)  # a long cache
+
+
+def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch):
+    """The embedded pair in float32 on the fast engine (uncompiled on CPU): with the kernel
+    serving each decode step's attention, greedy tokens equal those of the unfused path, and the
+    kernel did run (once per layer and step)."""
+    from infercomp.config import load_config
+    from infercomp.fast import build_fast_engine
+    from infercomp.loader import load_engine
+
+    over = dict(prompts=["Once upon a time"], num_completions=2, batch_size=2, max_new_tokens=6, temperature=0.0)
+    cfg = load_config("example", embedded=True, overrides={**over, "dtype": "float32", "device": "cpu"})
+    fast = build_fast_engine(load_engine(cfg, need_assistant=False))
+    monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "matmul")
+    plain = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
+    calls = []
+    launch = attend._kernel()
+    monkeypatch.setattr(attend, "_KERNEL", lambda *a: calls.append(a[0].shape) or launch(*a))
+    monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "kernel")
+    fused = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
+    assert fused == plain and len(plain[0]) == 6
+    assert len(calls) == 6 * 5  # the embedded main's 6 layers x 5 decode steps (the prompt: a prefill)
