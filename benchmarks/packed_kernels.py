@@ -55,7 +55,7 @@ def main() -> None:
     for fmt in ("bf16", "int8", "int4"):
         for name, n, k, prologue, residual in SHAPES:
             if name == "head" and fmt == "int4":
-                continue  # the 4-bit kinds keep an int8 token table
+                continue  # the integer kinds keep an int8 token table
             w = torch.randn(n, k, device="cuda", dtype=dt) / 16
             weight = w if fmt == "bf16" else packed.pack(w, 8 if fmt == "int8" else 4)
             nbytes = weight.nbytes if fmt == "bf16" else weight.nbytes()

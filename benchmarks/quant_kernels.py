@@ -10,7 +10,7 @@ transformers model's parameters and buffers; `engine_weight_gb`: the fast engine
 LeanModel.weight_bytes), quantization seconds and the notes; a failure prints and records its
 one-line error instead.
 
-The 4-bit kinds also quantize the token table (embedding and tied LM head) to int8
+The int4 and int8 kinds also quantize the token table (embedding and tied LM head) to int8
 (`infercomp.quant_table`); `--table none` keeps it in the model dtype (label `RECIPE+bf16-table`).
 Each table kind needs a process of its own: swapping the table in a measured engine and capturing
 its steps again failed in PyTorch's allocator on an H100 (docs/measurements/2026-11-27-h100-quantization-2).

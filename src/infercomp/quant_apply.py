@@ -185,7 +185,7 @@ def apply(engine, leans=()) -> None:
 
     layers = "every decoder layer's q, k, v, o, gate, up, down projections"
     settings.notes.append(f"quantized tensors: {layers} ({settings.quantization_recipe}); norms in the run's dtype")
-    seconds += apply_tables(engine, leans)  # the 4-bit kinds' int8 token table; notes which
+    seconds += apply_tables(engine, leans)  # int4 / int8 kinds' int8 token table; notes which
     settings.quantization_seconds = round(seconds, 3)
     if probe is not None:
         settings.quantization_quality = probe.compare()

@@ -17,8 +17,8 @@ different kernel), the default one depends on the device. The environment variab
 The decoder layers' projections are quantized by torchao, or packed in infercomp's own int8 and
 int4 formats read by its own Triton kernels (recipes "int8-infercomp", "int4-infercomp":
 fast.packed; no torchao needed, and on CPU dequantized per product); the token table (embedding and the
-often tied LM head) stays in the run's dtype, except for the 4-bit kinds, where it becomes an
-int8 table (`quant_table`). Both engines run the same quantized tensors, so the same numbers.
+often tied LM head) stays in the run's dtype, except for the int4 and int8 kinds, where it becomes
+an int8 table (`quant_table`). Both engines run the same quantized tensors, so the same numbers.
 """
 
 from __future__ import annotations
