@@ -15,6 +15,13 @@ interpret_or_skip()
 from infercomp.fast import attend  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def on_cpu(monkeypatch):
+    """CPU tensors through the kernel in the interpreter (off by default, so other test modules
+    in the same process keep the unfused path)."""
+    monkeypatch.setattr(attend, "ON_CPU", True)
+
+
 def reference(xq, k_cache, v_cache, pos):
     """Each row's query heads over its slots 0..pos, in float64: (B, 1, heads * hd)."""
     b, _, heads, hd = xq.shape
@@ -47,7 +54,7 @@ def case(dtype, heads, kv_heads, hd, slots=150, rows=3, seed=0):
 )
 def test_attention_of_one_query_matches_float64(dtype, heads, kv_heads, hd, slots, tol):
     xq, k_cache, v_cache, pos = case(dtype, heads, kv_heads, hd, slots)
-    assert attend.serves(xq, k_cache, None)
+    assert attend.serves(xq, k_cache, v_cache, None)
     got = attend.attend(xq, k_cache, v_cache, pos)
     want = reference(xq, k_cache, v_cache, pos)
     assert got.shape == want.shape and got.dtype == dtype
@@ -63,13 +70,20 @@ def test_a_kernel_that_misses_the_newest_slot_is_caught():
     assert not torch.allclose(got.double(), want, atol=1e-3, rtol=1e-3)
 
 
-def test_what_it_does_not_serve():
-    xq, k_cache, _, _ = case(torch.float32, 4, 2, 16)
-    assert not attend.serves(torch.zeros(3, 2, 4, 16), k_cache, None)  # two queries per row: a verify block
-    assert not attend.serves(xq, k_cache.to(torch.int8), torch.ones(3))  # a one-byte cache with scales
-    assert not attend.serves(torch.zeros(3, 1, 4, 8), k_cache[..., :8], None)  # head size 8
-    assert not attend.serves(torch.zeros(3, 1, 4, 24), torch.zeros(4, 2, 150, 24), None)  # 24: not a power of two
-    assert not attend.serves(xq, torch.zeros(4, 2, attend.MAX_SLOTS + 1, 16), None)  # a long cache
+def test_what_it_does_not_serve(monkeypatch):
+    xq, k_cache, v_cache, _ = case(torch.float32, 4, 2, 16)
+    assert attend.serves(xq, k_cache, v_cache, None)
+    assert not attend.serves(torch.zeros(3, 2, 4, 16), k_cache, v_cache, None)  # two queries per row: a verify block
+    assert not attend.serves(xq, k_cache.to(torch.int8), v_cache, torch.ones(3))  # a one-byte cache with scales
+    assert not attend.serves(torch.zeros(3, 1, 4, 8), k_cache[..., :8], v_cache[..., :8], None)  # head size 8
+    odd = torch.zeros(4, 2, 150, 24)
+    assert not attend.serves(torch.zeros(3, 1, 4, 24), odd, odd, None)  # 24: not a power of two
+    long = torch.zeros(4, 2, attend.MAX_SLOTS + 1, 16)
+    assert not attend.serves(xq, long, long, None)  # a long cache
+    assert not attend.serves(xq, k_cache, v_cache.transpose(1, 2).contiguous().transpose(1, 2), None)  # strides differ
+    assert not attend.serves(xq.double(), k_cache.double(), v_cache.double(), None)  # float64
+    monkeypatch.setattr(attend, "ON_CPU", False)
+    assert not attend.serves(xq, k_cache, v_cache, None)  # CPU tensors, the interpreter not asked for
 
 
 def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch):

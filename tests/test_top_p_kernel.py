@@ -15,6 +15,14 @@ import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
 from infercomp.fast import sampling, top_p_kernel  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def on_cpu(monkeypatch):
+    """CPU tensors through the kernels in the interpreter (off by default, see fast.sampling)."""
+    monkeypatch.setattr(sampling, "TOP_P_ON_CPU", True)
+
+
 from test_fast_sampling import sort_rule_keep  # noqa: E402
 
 
@@ -42,6 +50,10 @@ def test_top_p_keep_takes_the_kernels_where_they_run(monkeypatch):
     monkeypatch.setenv("INFERCOMP_FAST_TOP_P", "eager")
     sampling.top_p_keep(probs, top_p)
     assert calls == [top_p]  # the knob keeps the PyTorch version
+    monkeypatch.delenv("INFERCOMP_FAST_TOP_P")
+    monkeypatch.setattr(sampling, "TOP_P_ON_CPU", False)
+    sampling.top_p_keep(probs, top_p)
+    assert calls == [top_p]  # CPU tensors without the interpreter asked for: PyTorch
 
 
 @triton.jit

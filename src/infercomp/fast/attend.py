@@ -25,6 +25,9 @@ _KERNEL = None
 # One program per (row, kv head) reads its slots in sequence: past a few thousand slots the
 # unfused path's matrix products, spread over the whole GPU, are faster (not measured here).
 MAX_SLOTS = 2048
+# Tests set this to run the kernel on CPU tensors through Triton's interpreter (TRITON_INTERPRET=1);
+# otherwise CPU tensors keep the unfused path even where the interpreter is switched on.
+ON_CPU = False
 
 
 def _kernel():
@@ -39,9 +42,9 @@ def wanted() -> bool:
     return os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel") == "kernel"
 
 
-def serves(xq: torch.Tensor, k_cache: torch.Tensor, k_scale) -> bool:
-    """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache."""
-    on_device = xq.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_scale) -> bool:
+    """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache and v_cache."""
+    on_device = xq.is_cuda or (ON_CPU and os.environ.get("TRITON_INTERPRET") == "1")
     hd = xq.shape[-1]
     return (
         wanted()
@@ -49,6 +52,8 @@ def serves(xq: torch.Tensor, k_cache: torch.Tensor, k_scale) -> bool:
         and xq.shape[1] == 1
         and k_scale is None
         and k_cache.dtype == xq.dtype
+        and xq.dtype in (torch.bfloat16, torch.float16, torch.float32)
+        and v_cache.stride() == k_cache.stride()
         and hd >= 16
         and hd & (hd - 1) == 0
         and k_cache.stride(-1) == 1

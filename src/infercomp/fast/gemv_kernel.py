@@ -38,9 +38,12 @@ if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter: one config
 
 
 def prune(configs, named_args, **_):
-    """Column splits only for matrices of few rows (where the programs are few)."""
-    n = named_args["N"]
-    return [c for c in configs if c.kwargs["SPLIT"] == 1 or n < SPLIT_ROWS]
+    """Column splits only for matrices of few, long rows (the down projections): timed with the
+    weights streamed from memory on an H100 they won only there; on the o projection
+    (2,560 x 4,096) every split lost to the unsplit blocks, which the autotuner did not always
+    see (benchmarks/gemv_splits.py)."""
+    n, k = named_args["N"], named_args["K"]
+    return [c for c in configs if c.kwargs["SPLIT"] == 1 or (n < SPLIT_ROWS and k >= 2 * n)]
 
 
 @triton.jit
@@ -175,9 +178,18 @@ def counts(device: torch.device) -> torch.Tensor:
     """The arrival counts of split launches on `device`: zeros, allocated once (before any CUDA
     graph capture: fast.gemv.prepare calls this), left at zero by every launch. Launches on one
     stream run one after another, so one set serves them all."""
+    if device.type == "cuda" and device.index is None:  # one set per GPU, however it is named
+        device = torch.device("cuda", torch.cuda.current_device())
     if device not in _counts:
         _counts[device] = torch.zeros(COUNTS, dtype=torch.int32, device=device)
     return _counts[device]
+
+
+def partials(n: int, device: torch.device, may_split: bool | None = None) -> torch.Tensor:
+    """The (MAX_SPLIT, n) float32 partial sums of a launch that may split (by default: the
+    autotuner may pick a split for n rows, see prune), else a placeholder."""
+    may_split = n < SPLIT_ROWS if may_split is None else may_split
+    return torch.empty(MAX_SPLIT * n if may_split else 1, dtype=torch.float32, device=device)
 
 
 def pdl(device: torch.device) -> bool:
@@ -199,7 +211,7 @@ def launch(x, weight, norm, residual, eps, prologue, config=None):
     n, k = weight.shape
     assert config is None or config.get("SPLIT", 1) == 1 or triton.cdiv(n, config["BLOCK_N"]) <= COUNTS
     y = x.new_empty(n)
-    part = torch.empty(MAX_SPLIT * n, dtype=torch.float32, device=x.device)
+    part = partials(n, x.device, None if config is None else config.get("SPLIT", 1) > 1)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), meta["SPLIT"])  # noqa: E731
     args = (x, x if norm is None else norm, weight, y if residual is None else residual, y, part, counts(x.device))
     kernel = gemv_kernel if config is None else gemv_body

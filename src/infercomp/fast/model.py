@@ -296,7 +296,7 @@ def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None
     # Each row writes its new keys at its own positions: no holes, and rolling back a row is
     # only moving its length back (the slots are overwritten later).
     store(kv, xk, xv, rows, heads, pos)
-    if mask is not None and attend.serves(xq, kv[0], kv[2]):  # one query per row: one kernel
+    if mask is not None and attend.serves(xq, kv[0], kv[1], kv[2]):  # one query per row: one kernel
         return attend.attend(xq, kv[0], kv[1], pos)
     if mask is None:
         # (B, heads, q, hd); kv heads repeated for their query heads (transformers' repeat_kv)

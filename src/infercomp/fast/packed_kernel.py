@@ -21,12 +21,12 @@ import triton
 import triton.language as tl
 
 from infercomp.fast.gemv_kernel import (
-    MAX_SPLIT,
     await_inputs,
     column_span,
     counts,
     finish_rows,
     input_at,
+    partials,
     pdl,
     prune,
     row_scale,
@@ -210,7 +210,7 @@ def gemv(x, codes, scale, low, norm, residual, eps, prologue, bits, group):
     res = y if residual is None else residual
     words = codes.view(torch.int32)  # (N, bytes / 4): packed.pack keeps rows a multiple of 4 bytes
     if bits == 8:
-        part = torch.empty(MAX_SPLIT * n, dtype=torch.float32, device=x.device)
+        part = partials(n, x.device)
         use_pdl = pdl(x.device)
         int8_gemv_kernel[grid](x, norm, words, scale, res, y, part, counts(x.device), n, codes.shape[1], eps,
                                PDL=use_pdl, launch_pdl=use_pdl, **common)  # fmt: skip

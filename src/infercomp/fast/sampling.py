@@ -78,13 +78,16 @@ _PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))
 def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Which tokens top-p keeps: probs (..., vocab) float32 -> bool (..., vocab). On CUDA with
     Triton: fast/top_p_kernel.py, the same search without (..., 16, vocab) temporaries."""
-    kernel = _top_p_kernel() if probs.is_cuda or os.environ.get("TRITON_INTERPRET") == "1" else None
+    on_device = probs.is_cuda or (TOP_P_ON_CPU and os.environ.get("TRITON_INTERPRET") == "1")
+    # inside torch.compile (INFERCOMP_FAST_COMPILE_SAMPLING=1) the compiler fuses the PyTorch passes
+    kernel = _top_p_kernel() if on_device and not torch.compiler.is_compiling() else None
     if kernel is not None:
         return kernel(probs, top_p)
     return top_p_keep_eager(probs, top_p)
 
 
 _TOP_P = None
+TOP_P_ON_CPU = False  # tests: CPU tensors through the kernels in Triton's interpreter (as fast.attend.ON_CPU)
 
 
 def _top_p_kernel():
