@@ -25,3 +25,19 @@ begin_session() {
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
   echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
 }
+
+# `step LABEL CAP OUTFILE ERRFILE CMD...`: one step of a session script. CMD runs under `timeout`
+# for CAP seconds or what is left before $DEADLINE, appending its stdout to OUTFILE and its stderr
+# to ERRFILE (the same path for both is fine); then "LABEL rc N at +S s", or "LABEL skipped" when
+# the time ran out, goes into $OUT/session.txt. Environment settings: CMD = env NAME=VALUE ...
+step() {
+  local label=$1 cap out=$3 err=$4
+  cap=$(seconds_for "$2")
+  shift 4
+  if [ "$cap" = 0 ]; then
+    echo "$label skipped: the session's time ran out" >> "$OUT/session.txt"
+    return
+  fi
+  timeout "$cap" "$@" >> "$out" 2>> "$err"
+  echo "$label rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+}

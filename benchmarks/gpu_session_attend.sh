@@ -10,22 +10,14 @@ OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_attend.sh}
 . benchmarks/deadline.sh
 begin_session quant
 DEADLINE=$((start + 578))
-timeout "$(seconds_for 230)" "$PYTHON" benchmarks/profile_fast_step.py --out "$OUT" --cases 1g,32g,32s \
-  > "$OUT/profile-4b.txt" 2>&1
-echo "a. rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-timeout "$(seconds_for 90)" "$PYTHON" benchmarks/profile_fast_step.py --out "$OUT" --model Qwen/Qwen3-0.6B \
-  --cases 1g > "$OUT/profile-0.6b.txt" 2>&1
-echo "b. rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-cap=$(seconds_for 110)
-if [ "$cap" != 0 ]; then
-  INFERCOMP_FAST_ATTENTION=matmul timeout "$cap" "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe none \
-    --label "none attention=matmul" --out "$OUT/quant/quant_kernels.jsonl" >> "$OUT/quant/quant_kernels.txt" 2>&1
-  echo "c. rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-fi
-cap=$(seconds_for 200)
-if [ "$cap" != 0 ]; then
-  timeout "$cap" "$PYTHON" -m pytest -v -m gpu -k "float32_greedy or beams or agreement or float32_packed" \
-    -p no:cacheprovider tests/test_fast_engine_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
-  echo "d. rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-fi
+step a 230 "$OUT/profile-4b.txt" "$OUT/profile-4b.txt" \
+  "$PYTHON" benchmarks/profile_fast_step.py --out "$OUT" --cases 1g,32g,32s
+step b 90 "$OUT/profile-0.6b.txt" "$OUT/profile-0.6b.txt" \
+  "$PYTHON" benchmarks/profile_fast_step.py --out "$OUT" --model Qwen/Qwen3-0.6B --cases 1g
+step c 110 "$OUT/quant/quant_kernels.txt" "$OUT/quant/quant_kernels.txt" \
+  env INFERCOMP_FAST_ATTENTION=matmul "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe none \
+  --label "none attention=matmul" --out "$OUT/quant/quant_kernels.jsonl"
+step d 200 "$OUT/pytest_gpu.txt" "$OUT/pytest_gpu.txt" \
+  "$PYTHON" -m pytest -v -m gpu -k "float32_greedy or beams or agreement or float32_packed" \
+  -p no:cacheprovider tests/test_fast_engine_gpu.py
 cat "$OUT/session.txt" "$OUT/quant/quant_kernels.txt"; grep -h "decode step\|device time\|attend\|kernels per step" "$OUT"/profile-*.txt

@@ -12,23 +12,18 @@ set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_pdl.sh}
 . benchmarks/deadline.sh
 begin_session quant
-timeout 150 "$PYTHON" benchmarks/gemv_splits.py --chain 8 --out "$OUT/chain.jsonl" > "$OUT/chain.txt" 2>&1
-echo "0. chain rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+step 0. 150 "$OUT/chain.txt" "$OUT/chain.txt" \
+  "$PYTHON" benchmarks/gemv_splits.py --chain 8 --out "$OUT/chain.jsonl"
 q="$OUT/quant"
+DEADLINE=$((start + 440))
 for run in "none 1" "none 0" "int8-infercomp 1"; do
   set -- $run
-  DEADLINE=$((start + 440))
-  cap=$(seconds_for 130)
-  if [ "$cap" = 0 ]; then echo "b. $run skipped: the session's time ran out" >> "$OUT/session.txt"; continue; fi
-  INFERCOMP_PDL=$2 timeout "$cap" "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$1" \
-    --label "$1 pdl=$2" --out "$q/quant_kernels.jsonl" >> "$q/quant_kernels.txt" 2>> "$q/stderr.txt"
-  echo "b. $run rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+  step "b. $run" 130 "$q/quant_kernels.txt" "$q/stderr.txt" \
+    env INFERCOMP_PDL=$2 "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$1" \
+    --label "$1 pdl=$2" --out "$q/quant_kernels.jsonl"
 done
 DEADLINE=$((start + 578))
-cap=$(seconds_for 140)
-if [ "$cap" != 0 ]; then
-  timeout "$cap" "$PYTHON" -m pytest -v -m gpu -k "column_splits or packed or float32_greedy" -p no:cacheprovider \
-    tests/test_fast_engine_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
-  echo "a. pytest rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-fi
+step a. 140 "$OUT/pytest_gpu.txt" "$OUT/pytest_gpu.txt" \
+  "$PYTHON" -m pytest -v -m gpu -k "column_splits or packed or float32_greedy" -p no:cacheprovider \
+  tests/test_fast_engine_gpu.py
 cat "$OUT/session.txt" "$q/quant_kernels.txt" "$OUT/chain.txt"

@@ -9,10 +9,7 @@ OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_quant4.sh}
 begin_session quant
 DEADLINE=$((start + 350))
 for recipe in none int8-infercomp int4-tile-packed; do
-  cap=$(seconds_for 130)
-  if [ "$cap" = 0 ]; then echo "$recipe skipped: the session's time ran out" >> "$OUT/session.txt"; continue; fi
-  timeout "$cap" "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" \
-    --out "$OUT/quant/quant_kernels.jsonl" >> "$OUT/quant/quant_kernels.txt" 2>> "$OUT/quant/stderr.txt"
-  echo "$recipe rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+  step "$recipe" 130 "$OUT/quant/quant_kernels.txt" "$OUT/quant/stderr.txt" \
+    "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$recipe" --out "$OUT/quant/quant_kernels.jsonl"
 done
 cat "$OUT/session.txt" "$OUT/quant/quant_kernels.txt"

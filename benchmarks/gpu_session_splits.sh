@@ -13,20 +13,15 @@ set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_splits.sh}
 . benchmarks/deadline.sh
 begin_session quant
-timeout "${SWEEP_LIMIT:-220}" "$PYTHON" benchmarks/gemv_splits.py --out "$OUT/gemv_splits.jsonl" \
-  > "$OUT/gemv_splits.txt" 2>&1
-echo "0. sweep rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
-timeout 60 "$PYTHON" -m pytest -v -m gpu -k "column_splits or packed_products" -p no:cacheprovider \
-  tests/test_fast_engine_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
-echo "a. pytest rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+step 0. "${SWEEP_LIMIT:-220}" "$OUT/gemv_splits.txt" "$OUT/gemv_splits.txt" \
+  "$PYTHON" benchmarks/gemv_splits.py --out "$OUT/gemv_splits.jsonl"
+step a. 60 "$OUT/pytest_gpu.txt" "$OUT/pytest_gpu.txt" \
+  "$PYTHON" -m pytest -v -m gpu -k "column_splits or packed_products" -p no:cacheprovider tests/test_fast_engine_gpu.py
 q="$OUT/quant"
+DEADLINE=$((start + 575))
 for run in "none int8" "int8-infercomp int8" "int8-infercomp none"; do
   set -- $run
-  DEADLINE=$((start + 575))
-  cap=$(seconds_for 140)
-  if [ "$cap" = 0 ]; then echo "b. $run skipped: the session's time ran out" >> "$OUT/session.txt"; continue; fi
-  timeout "$cap" "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$1" --table "$2" \
-    --out "$q/quant_kernels.jsonl" >> "$q/quant_kernels.txt" 2>> "$q/stderr.txt"
-  echo "b. $run rc $? at +$(($(date +%s) - start)) s" >> "$OUT/session.txt"
+  step "b. $run" 140 "$q/quant_kernels.txt" "$q/stderr.txt" \
+    "$PYTHON" benchmarks/quant_kernels.py --engine fast --recipe "$1" --table "$2" --out "$q/quant_kernels.jsonl"
 done
 cat "$OUT/session.txt" "$q/quant_kernels.txt"
