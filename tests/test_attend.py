@@ -86,10 +86,73 @@ def test_what_it_does_not_serve(monkeypatch):
     assert not attend.serves(xq, k_cache, v_cache, None)  # CPU tensors, the interpreter not asked for
 
 
+def fresh_case(dtype, heads, kv_heads, hd, slots, norm: bool, seed=0):
+    """The q|k|v product of one new token per row, rotary tables at each row's position, Qwen3's
+    head norms (or None) and caches: the fused kernel's inputs."""
+    torch.manual_seed(seed)
+    _, k_cache, v_cache, pos = case(dtype, heads, kv_heads, hd, slots, seed=seed)
+    rows = pos.shape[0]
+    qkv = torch.randn(rows, 1, (heads + 2 * kv_heads) * hd).to(dtype)
+    inv_freq = 1.0 / 10000 ** (torch.arange(0, hd, 2).float() / hd)
+    angles = pos.float()[:, :, None] * inv_freq  # (B, 1, hd / 2)
+    emb = torch.cat([angles, angles], dim=-1)[:, :, None, :]  # (B, 1, 1, hd)
+    cos, sin = emb.cos().to(dtype), emb.sin().to(dtype)
+    weights = (1 + 0.5 * torch.randn(hd)).to(dtype), (1 + 0.5 * torch.randn(hd)).to(dtype)
+    return qkv, cos, sin, weights if norm else (None, None), k_cache, v_cache, pos
+
+
+def unfused_block(qkv, cos, sin, q_norm, k_norm, eps, k_cache, v_cache, pos, heads, skip_norm=False):
+    """The fast engine's unfused path (fast.model's norms and rotation, a cache write), then
+    attention in float64: (out (B, 1, heads * hd), k_cache, v_cache) with the new slots written."""
+    from infercomp.fast.model import rms_norm, rotate
+
+    b, kvh, hd = qkv.shape[0], k_cache.shape[1], k_cache.shape[-1]
+    xq, xk, xv = qkv.split([heads * hd, kvh * hd, kvh * hd], dim=-1)
+    xq, xk, xv = xq.view(b, 1, heads, hd), xk.view(b, 1, kvh, hd), xv.view(b, 1, kvh, hd)
+    if q_norm is not None and not skip_norm:
+        xq, xk = rms_norm(xq, q_norm, eps), rms_norm(xk, k_norm, eps)
+    xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
+    k_cache, v_cache = k_cache.clone(), v_cache.clone()
+    for r in range(b):
+        k_cache[r, :, pos[r, 0]] = xk[r, 0]
+        v_cache[r, :, pos[r, 0]] = xv[r, 0]
+    return reference(xq, k_cache, v_cache, pos), k_cache, v_cache
+
+
+@pytest.mark.parametrize(
+    "dtype, heads, kv_heads, hd, slots, norm, tol",
+    [
+        (torch.float32, 8, 2, 64, 150, True, 1e-5),  # Qwen3: head norms; groups of 4
+        (torch.float32, 4, 4, 16, 30, False, 1e-5),  # Llama: no head norms, no grouping
+        (torch.float16, 6, 2, 32, 600, True, 3e-3),  # groups of 3
+    ],
+)
+def test_the_fused_block_matches_the_unfused_norms_rotation_write_and_attention(
+    dtype, heads, kv_heads, hd, slots, norm, tol
+):
+    qkv, cos, sin, (qn, kn), k_cache, v_cache, pos = fresh_case(dtype, heads, kv_heads, hd, slots, norm)
+    want, k_want, v_want = unfused_block(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, heads)
+    got = attend.attend_fresh(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, heads)
+    assert got.shape == want.shape and got.dtype == dtype
+    assert torch.allclose(got.double(), want, atol=tol, rtol=tol), (got.double() - want).abs().max()
+    # the new keys and values are written, nothing else: each written key within one rounding step
+    ulp = torch.finfo(dtype).eps
+    assert torch.allclose(k_cache.float(), k_want.float(), atol=4 * ulp, rtol=4 * ulp)
+    assert torch.equal(v_cache, v_want)
+
+
+def test_a_fused_block_without_the_head_norms_is_caught():
+    """The comparison can fail: the same block with Qwen3's head norms left out differs."""
+    qkv, cos, sin, (qn, kn), k_cache, v_cache, pos = fresh_case(torch.float32, 8, 2, 64, 150, True)
+    got = attend.attend_fresh(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 8)
+    want, _, _ = unfused_block(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 8, skip_norm=True)
+    assert not torch.allclose(got.double(), want, atol=1e-3, rtol=1e-3)
+
+
 def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch):
-    """The embedded pair in float32 on the fast engine (uncompiled on CPU): with the kernel
-    serving each decode step's attention, greedy tokens equal those of the unfused path, and the
-    kernel did run (once per layer and step)."""
+    """The embedded pair in float32 on the fast engine (uncompiled on CPU): with the kernels
+    serving each decode step's attention (the fused block, and the attention kernel alone),
+    greedy tokens equal those of the unfused path, and each kernel did run once per layer and step."""
     from infercomp.config import load_config
     from infercomp.fast import build_fast_engine
     from infercomp.loader import load_engine
@@ -99,10 +162,14 @@ def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch)
     fast = build_fast_engine(load_engine(cfg, need_assistant=False))
     monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "matmul")
     plain = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
-    calls = []
-    launch = attend._kernel()
+    calls, fresh_calls = [], []
+    launch, launch_fresh = attend._kernel(), attend._fresh()
     monkeypatch.setattr(attend, "_KERNEL", lambda *a: calls.append(a[0].shape) or launch(*a))
+    monkeypatch.setattr(attend, "_FRESH", lambda *a: fresh_calls.append(a[0].shape) or launch_fresh(*a))
     monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "kernel")
     fused = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
-    assert fused == plain and len(plain[0]) == 6
-    assert len(calls) == 6 * 5  # the embedded main's 6 layers x 5 decode steps (the prompt: a prefill)
+    monkeypatch.setenv("INFERCOMP_FAST_FUSED_ROPE", "0")  # norms, rotation and the cache write outside
+    attention_only = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
+    assert fused == plain == attention_only and len(plain[0]) == 6
+    # the embedded main's 6 layers x 5 decode steps (the prompt: a prefill), once per path
+    assert len(fresh_calls) == 6 * 5 and len(calls) == 6 * 5

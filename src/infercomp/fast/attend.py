@@ -42,6 +42,13 @@ def wanted() -> bool:
     return os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel") == "kernel"
 
 
+def fuses_prologue() -> bool:
+    """Whether the per-head norms, the rotary embedding and the cache write run inside the attention
+    kernel (attend_fresh) where it serves; INFERCOMP_FAST_FUSED_ROPE=0 keeps them in the compiled
+    layer function (the knob that measures what the fusion buys)."""
+    return os.environ.get("INFERCOMP_FAST_FUSED_ROPE", "1") != "0"
+
+
 def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_scale) -> bool:
     """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache and v_cache."""
     on_device = xq.is_cuda or (ON_CPU and os.environ.get("TRITON_INTERPRET") == "1")
@@ -78,3 +85,55 @@ def attend(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: 
 def _(xq, k_cache, v_cache, pos):
     b, q, heads, hd = xq.shape
     return xq.new_empty(b, q, heads * hd)
+
+
+@torch.library.custom_op("infercomp::attend_fresh", mutates_args=("k_cache", "v_cache"))
+def attend_fresh(
+    qkv: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    q_norm: torch.Tensor | None,
+    k_norm: torch.Tensor | None,
+    eps: float,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    pos: torch.Tensor,
+    heads: int,
+) -> torch.Tensor:
+    """The decode attention block from the q|k|v product: qkv (B, 1, (heads + 2 kv_heads) hd),
+    cos/sin (B, 1, 1, hd), Qwen3's q_norm/k_norm (hd,) or None, pos (B, 1). Normalises and rotates
+    the new query and key, writes key and value at each row's slot pos, attends over slots
+    0..pos: (B, 1, heads * hd). The same result as the unfused norms, rotation, kvcache.store and
+    attend (fast/attend_kernel.py: fresh_kernel)."""
+    from infercomp.fast.gemv_kernel import pdl
+
+    b, hd = qkv.shape[0], k_cache.shape[-1]
+    out = _fresh()(
+        qkv.reshape(b, -1).contiguous(),
+        cos.reshape(b, hd).contiguous(),
+        sin.reshape(b, hd).contiguous(),
+        q_norm,
+        k_norm,
+        eps,
+        k_cache,
+        v_cache,
+        pos.reshape(b),
+        heads,
+        pdl(qkv.device),
+    )
+    return out.view(b, 1, heads * hd)
+
+
+@attend_fresh.register_fake
+def _(qkv, cos, sin, q_norm, k_norm, eps, k_cache, v_cache, pos, heads):
+    return qkv.new_empty(qkv.shape[0], 1, heads * k_cache.shape[-1])
+
+
+_FRESH = None
+
+
+def _fresh():
+    global _FRESH
+    if _FRESH is None:
+        _FRESH = kernel_or_false("infercomp.fast.attend_kernel", "launch_fresh")
+    return _FRESH or None

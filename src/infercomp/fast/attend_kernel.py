@@ -13,6 +13,12 @@ Rounding follows the unfused path where it can: the scores are rounded to the mo
 scaling (the unfused product returns the model dtype); the probabilities are rounded to it before
 multiplying the values, here relative to the running maximum rather than after normalising.
 
+fresh_kernel does the decode step's whole attention block after the q|k|v product: per program it
+takes the new token's query heads and key from that product, applies Qwen3's per-head norms and
+the rotary embedding, stores the key and value at the row's new slot, then attends as above. The
+same work unfused is two more kernels per layer (norms and rotation of the queries; of the keys
+with the cache write), each a gap in the chain of kernels that overlap through PDL.
+
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
 
@@ -30,6 +36,31 @@ def _dot(a, b, F32: tl.constexpr):
     if F32:
         return tl.dot(a, b, input_precision="ieee")  # exact float32 products, not TF32
     return tl.dot(a, b)
+
+
+@triton.jit
+def attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype: tl.constexpr,
+                 GP: tl.constexpr, HD: tl.constexpr, BLOCK_S: tl.constexpr, F32: tl.constexpr):  # fmt: skip
+    """The group's queries q (GP, hd) over slots 0..last at k_ptr/v_ptr + base: (GP, hd) float32."""
+    d = tl.arange(0, HD)
+    m = tl.full([GP], float("-inf"), dtype=tl.float32)
+    total = tl.zeros([GP], dtype=tl.float32)
+    acc = tl.zeros([GP, HD], dtype=tl.float32)
+    for s0 in range(0, last + 1, BLOCK_S):
+        s = s0 + tl.arange(0, BLOCK_S)
+        s_ok = s <= last
+        slot = base + s[:, None] * stride_slot + d[None, :]
+        k = tl.load(k_ptr + slot, mask=s_ok[:, None], other=0.0)  # (BLOCK_S, hd)
+        scores = _dot(q, tl.trans(k), F32).to(dtype).to(tl.float32) * scale  # (GP, BLOCK_S)
+        scores = tl.where(s_ok[None, :], scores, float("-inf"))
+        m_new = tl.maximum(m, tl.max(scores, axis=1))
+        alpha = tl.exp(m - m_new)  # 0 on the first step (m = -inf; slot 0 is always valid)
+        p = tl.exp(scores - m_new[:, None])
+        total = total * alpha + tl.sum(p, axis=1)
+        v = tl.load(v_ptr + slot, mask=s_ok[:, None], other=0.0)
+        acc = acc * alpha[:, None] + _dot(p.to(dtype), v, F32)
+        m = m_new
+    return acc / total[:, None]
 
 
 @triton.jit
@@ -61,24 +92,84 @@ def attend_kernel(
     q = tl.load(q_ptr + at, mask=g_ok[:, None], other=0.0)
     last = tl.load(pos_ptr + b)
     base = b * stride_row + kvh * stride_head
-    m = tl.full([GP], float("-inf"), dtype=tl.float32)
-    total = tl.zeros([GP], dtype=tl.float32)
-    acc = tl.zeros([GP, HD], dtype=tl.float32)
-    for s0 in range(0, last + 1, BLOCK_S):
-        s = s0 + tl.arange(0, BLOCK_S)
-        s_ok = s <= last
-        slot = base + s[:, None] * stride_slot + d[None, :]
-        k = tl.load(k_ptr + slot, mask=s_ok[:, None], other=0.0)  # (BLOCK_S, hd)
-        scores = _dot(q, tl.trans(k), F32).to(dtype).to(tl.float32) * scale  # (GP, BLOCK_S)
-        scores = tl.where(s_ok[None, :], scores, float("-inf"))
-        m_new = tl.maximum(m, tl.max(scores, axis=1))
-        alpha = tl.exp(m - m_new)  # 0 on the first step (m = -inf; slot 0 is always valid)
-        p = tl.exp(scores - m_new[:, None])
-        total = total * alpha + tl.sum(p, axis=1)
-        v = tl.load(v_ptr + slot, mask=s_ok[:, None], other=0.0)
-        acc = acc * alpha[:, None] + _dot(p.to(dtype), v, F32)
-        m = m_new
-    tl.store(out_ptr + at, (acc / total[:, None]).to(dtype), mask=g_ok[:, None])
+    out = attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype, GP, HD, BLOCK_S, F32)
+    tl.store(out_ptr + at, out.to(dtype), mask=g_ok[:, None])
+
+
+@triton.jit
+def _norm_rope(x, partner, w_ptr, cos, sin, eps, dtype: tl.constexpr, NORM: tl.constexpr, HD: tl.constexpr):
+    """Heads x (R, hd) and their rotate-half partners (x at (d + hd/2) % hd), float32: the per-head
+    RMSNorm (Qwen3's q_norm / k_norm: statistics in float32, the normed value rounded to the model
+    dtype, then times the weight, rounded) when NORM, then the rotary embedding with every product
+    and the sum rounded to the model dtype, as the unfused eager operations round."""
+    d = tl.arange(0, HD)
+    partner_d = (d + HD // 2) % HD
+    if NORM:
+        rstd = tl.rsqrt(tl.sum(x * x, axis=1) / HD + eps)[:, None]  # (R, 1): one per head
+        w, w_partner = tl.load(w_ptr + d).to(tl.float32), tl.load(w_ptr + partner_d).to(tl.float32)
+        x = (w[None, :] * (x * rstd).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+        partner = (w_partner[None, :] * (partner * rstd).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+    sign = tl.where(d < HD // 2, -1.0, 1.0)[None, :]  # rotate-half: (-x2, x1)
+    first = (x * cos[None, :]).to(dtype).to(tl.float32)
+    second = (sign * partner * sin[None, :]).to(dtype).to(tl.float32)
+    return (first + second).to(dtype)
+
+
+@triton.jit
+def fresh_kernel(
+    qkv_ptr,  # (B, (heads + 2 kv_heads) hd) contiguous: the q|k|v product of each row's new token
+    cos_ptr,  # (B, hd) the rotary tables at each row's position, model dtype
+    sin_ptr,
+    qn_ptr,  # (hd,) q_norm / k_norm weights; unused unless NORM
+    kn_ptr,
+    k_ptr,  # cache (rows, kv_heads, slots, hd), last dimension contiguous; slot pos is written
+    v_ptr,
+    pos_ptr,  # (B,) int64: each row's new slot
+    out_ptr,  # (B, heads, hd)
+    stride_row,
+    stride_head,
+    stride_slot,
+    heads,
+    kv_heads,
+    scale,
+    eps,
+    GROUPS: tl.constexpr,
+    GP: tl.constexpr,
+    HD: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    NORM: tl.constexpr,
+    F32: tl.constexpr,
+    PDL: tl.constexpr,
+):
+    b, kvh = tl.program_id(0), tl.program_id(1)
+    dtype = out_ptr.dtype.element_ty
+    g = tl.arange(0, GP)
+    g_ok = g < GROUPS
+    d = tl.arange(0, HD)
+    partner_d = (d + HD // 2) % HD
+    row = b * (heads + 2 * kv_heads) * HD
+    q_at = row + (kvh * GROUPS + g)[:, None] * HD  # (GP, 1): the group's query heads
+    k_at = row + (heads + kvh) * HD  # this kv head's key, then its value kv_heads * hd later
+    v_at = k_at + kv_heads * HD
+    # Before the wait: what the kernel before this one does not write (positions and rotary
+    # tables come from the step's start, the norms are weights).
+    last = tl.load(pos_ptr + b)
+    cos = tl.load(cos_ptr + b * HD + d).to(tl.float32)
+    sin = tl.load(sin_ptr + b * HD + d).to(tl.float32)
+    await_inputs(PDL)
+    q = tl.load(qkv_ptr + q_at + d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
+    q_partner = tl.load(qkv_ptr + q_at + partner_d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
+    q = _norm_rope(q, q_partner, qn_ptr, cos, sin, eps, dtype, NORM, HD)  # (GP, hd); padding rows stay 0
+    k = tl.load(qkv_ptr + k_at + d)[None, :].to(tl.float32)
+    k_partner = tl.load(qkv_ptr + k_at + partner_d)[None, :].to(tl.float32)
+    k = _norm_rope(k, k_partner, kn_ptr, cos, sin, eps, dtype, NORM, HD)  # (1, hd)
+    v = tl.load(qkv_ptr + v_at + d)
+    base = b * stride_row + kvh * stride_head
+    tl.store(k_ptr + base + last * stride_slot + d[None, :], k)
+    tl.store(v_ptr + base + last * stride_slot + d, v)
+    tl.debug_barrier()  # the new slot stored before any of this program's threads reads it back
+    out = attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype, GP, HD, BLOCK_S, F32)
+    tl.store(out_ptr + (b * heads + kvh * GROUPS + g)[:, None] * HD + d[None, :], out.to(dtype), mask=g_ok[:, None])
 
 
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
@@ -91,5 +182,24 @@ def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
         GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=BLOCK_S,
         F32=q.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=4,
+    )  # fmt: skip
+    return out
+
+
+def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, pos, heads: int, pdl: bool):
+    """qkv (B, (heads + 2 kv_heads) hd) contiguous, cos/sin (B, hd), q_norm/k_norm (hd,) or None,
+    caches (rows >= B, kv_heads, slots, hd), pos (B,): writes each row's key and value at slot
+    pos, returns the attention (B, heads, hd)."""
+    b = qkv.shape[0]
+    kv_heads, hd = k_cache.shape[1], k_cache.shape[3]
+    assert k_cache.stride() == v_cache.stride() and k_cache.stride(3) == 1
+    groups = heads // kv_heads
+    out = qkv.new_empty(b, heads, hd)
+    norm = q_norm is not None
+    fresh_kernel[(b, kv_heads)](
+        qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
+        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=BLOCK_S, NORM=norm,
+        F32=qkv.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=4,
     )  # fmt: skip
     return out

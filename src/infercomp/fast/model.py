@@ -271,10 +271,14 @@ def layer_forward(
         qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
-    if w.q_norm is not None:
-        xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
-    xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
-    out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
+    if mask is not None and w.qkv_bias is None and attend.fuses_prologue() and attend.serves(xq, *kv[:3]):
+        # one query per row: norms, rotation, cache write and attention in one kernel
+        out = attend.attend_fresh(qkv, cos, sin, w.q_norm, w.k_norm, shape.eps, kv[0], kv[1], pos, h)
+    else:
+        if w.q_norm is not None:
+            xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
+        xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
+        out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
     if one_row:
         x = gemv.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
         gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)

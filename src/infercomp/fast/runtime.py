@@ -44,6 +44,18 @@ class CompileRecord:
     shapes: list[str] = field(default_factory=list)  # one entry per captured step
 
 
+def look_up_kernels() -> None:
+    """Import the Triton kernels' modules now: the compiler cannot trace an import, and the
+    attention, packed and top-p kernels are otherwise looked up on first use, which can be inside
+    a compiled layer function."""
+    from infercomp.fast import attend, packed, sampling
+
+    attend._kernel()
+    attend._fresh()
+    packed.kernels()
+    sampling._top_p_kernel()
+
+
 class Runtime:
     """Compile and capture settings shared by every step of one engine."""
 
@@ -53,6 +65,8 @@ class Runtime:
         self.capture = self.cuda and os.environ.get("INFERCOMP_FAST_EAGER", "0") != "1"
         self.compile_layers = compile_layers and self.capture
         gemv.prepare(device, enabled=self.capture)  # eager CUDA runs keep the plain products
+        if self.cuda:
+            look_up_kernels()
         if self.compile_layers:
             import torch._dynamo
             import torch._inductor.config as inductor
