@@ -95,11 +95,25 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
     suppress = lim.eos if lim.fixed_length else None
     last_slot = cache.slots - 1
 
+    def advance(tok: torch.Tensor) -> None:
+        emit(state, tok, lim)
+        state.pos.add_(1).clamp_(max=last_slot)  # finished rows keep stepping, harmlessly
+
+    def greedy_end(logits: torch.Tensor) -> None:
+        advance(choose(logits, choice, suppress))
+
+    if choice.do_sample:  # the draw keeps its own path (random noise, top-p kernels; Choice.compiled)
+        advance_compiled = rt.glue(advance, cached=False)
+
+        def step_end(logits: torch.Tensor) -> None:
+            advance_compiled(choose(logits, choice, suppress))
+    else:  # argmax and bookkeeping compiled together
+        step_end = rt.glue(greedy_end, cached=False)
+
     def body() -> None:
         pos = state.pos[:, None]
         logits = forward(rt, model, cache, state.tok[:, None], pos, row_ids, visible=state.visible)[:, 0]  # (B, vocab)
-        emit(state, choose(logits, choice, suppress), lim)
-        state.pos.add_(1).clamp_(max=last_slot)  # finished rows keep stepping, harmlessly
+        step_end(logits)
 
     return body
 

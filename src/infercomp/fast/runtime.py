@@ -96,8 +96,26 @@ class Runtime:
                 mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
             if self.compile_layers and CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
+        # The small operations around the layers (mask, rotary gathers, final norm, a step's
+        # bookkeeping) compiled too: each is otherwise a handful of tiny kernels per step, a gap
+        # of a microsecond or two each in the chain. A knob to measure what it buys.
+        self.compile_glue = self.compile_layers and os.environ.get("INFERCOMP_FAST_COMPILE_GLUE", "1") != "0"
+        if self.compile_glue:
+            mode += ", step bookkeeping compiled"
+        self._glue: dict[Callable, Callable] = {}
         self.record = CompileRecord(mode=mode)
         self.pool = torch.cuda.graph_pool_handle() if self.capture else None
+
+    def glue(self, fn: Callable, cached: bool = True) -> Callable:
+        """fn compiled into few fused kernels where the steps are compiled, else fn. cached: one
+        compiled wrapper per module-level function (a closure made per step is compiled as given)."""
+        if not self.compile_glue:
+            return fn
+        if not cached:
+            return torch.compile(fn, dynamic=False, fullgraph=True)
+        if fn not in self._glue:
+            self._glue[fn] = torch.compile(fn, dynamic=False, fullgraph=True)
+        return self._glue[fn]
 
     def graph(self, name: str, body: Callable[[], None], warmups: int = 2) -> Step:
         """A step that runs `body` (which reads and writes only long-lived tensors). On CUDA it is
@@ -162,19 +180,18 @@ def forward(
             parts.append(part if out_index is None else _pick(part, out_index[r : r + step]))
         x = torch.cat(parts)  # (B, n, hidden)
     else:
-        mask = attention_mask(pos, visible or cache.slots, model.shape.groups)
+        mask = rt.glue(attention_mask)(pos, visible or cache.slots, model.shape.groups)
         x = _layers(rt, model, cache, ids, pos, rows, mask, slice(0, b) if prefill else None)
         if out_index is not None:
             x = _pick(x, out_index)
-    x = rms_norm(x, model.norm, model.shape.eps)
+    x = rt.glue(rms_norm)(x, model.norm, model.shape.eps)
     return head_logits(model.head, x, rt.compile_layers)
 
 
 def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
     """Embedding and every layer (writing the cache): hidden states (B, q, hidden). written: the
     cache rows a prefill writes without reading others (None: a step over rows already there)."""
-    cos_t, sin_t = model.rope_tables(cache.slots)
-    cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]  # (B, q, 1, hd)
+    cos, sin = rt.glue(rope_at)(pos, *model.rope_tables(cache.slots))
     x = embed_rows(model.embed, ids)  # (B, q, hidden)
     cache.begin(written)
     for i, w in enumerate(model.layers):
@@ -183,6 +200,11 @@ def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: s
         cache.after(i)
     cache.end()
     return x
+
+
+def rope_at(pos: torch.Tensor, cos_t: torch.Tensor, sin_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rotary tables (slots, hd) at positions pos (B, q): cos, sin (B, q, 1, hd)."""
+    return cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]
 
 
 def _pick(x: torch.Tensor, out_index: torch.Tensor) -> torch.Tensor:
