@@ -99,21 +99,14 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
         emit(state, tok, lim)
         state.pos.add_(1).clamp_(max=last_slot)  # finished rows keep stepping, harmlessly
 
-    def greedy_end(logits: torch.Tensor) -> None:
-        advance(choose(logits, choice, suppress))
-
-    if choice.do_sample:  # the draw keeps its own path (random noise, top-p kernels; Choice.compiled)
-        advance_compiled = rt.glue(advance, cached=False)
-
-        def step_end(logits: torch.Tensor) -> None:
-            advance_compiled(choose(logits, choice, suppress))
-    else:  # argmax and bookkeeping compiled together
-        step_end = rt.glue(greedy_end, cached=False)
+    # The bookkeeping compiled, not the choice: compiled with it, a greedy argmax over 151,936
+    # logits became one reduction kernel of 24.5 us on an H100, against 8 us eager.
+    advance = rt.glue(advance, cached=False)
 
     def body() -> None:
         pos = state.pos[:, None]
         logits = forward(rt, model, cache, state.tok[:, None], pos, row_ids, visible=state.visible)[:, 0]  # (B, vocab)
-        step_end(logits)
+        advance(choose(logits, choice, suppress))
 
     return body
 
