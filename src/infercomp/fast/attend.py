@@ -5,7 +5,9 @@ softmax, values, and the layout copies between them) over every slot of the cach
 on an H100 they cost about 7 us per layer at batch 1 for a few hundred slots, while the bytes
 they need take well under one. Here one Triton kernel (fast/attend_kernel.py) reads each row's
 slots 0..pos only, once per kv head for the whole group of query heads that share it, with an
-online softmax.
+online softmax. attend_fresh goes one step further back: from the q|k|v product it also applies
+the query and key norms and the rotary embedding and writes the new key and value, so a decode
+layer's attention is one kernel between two products.
 
 Serves one query per row, caches of at most MAX_SLOTS slots in the model dtype (the int8 / fp8
 cache kinds keep the unfused path: their scales apply there), head sizes that are powers of two
