@@ -186,3 +186,22 @@ def test_top_p_kernels_keep_the_pytorch_search_set(sharpness):
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             mass = probs[r].double()[probs[r] >= probs[r, c]].sum().item()  # mass at or above the token
             assert abs(mass - top_p) < 1e-5, (top_p, mass)
+
+
+def test_bf16_fused_attention_block_matches_the_unfused_operations():
+    """The fused attention block (norms, rotation, cache write, attention) compiled for the GPU in
+    bf16, at Qwen3-4B's head layout, against the unfused operations in bf16 with float64
+    attention: the keys within one bf16 rounding, the output within bf16 tolerance. (The Triton
+    interpreter's bf16 products are wrong, so tests/test_attend.py checks float32 and float16.)"""
+    import torch
+
+    from attention_cases import fresh_case, unfused_block
+    from infercomp.fast import attend
+
+    qkv, cos, sin, (qn, kn), k_cache, v_cache, pos = fresh_case(torch.bfloat16, 32, 8, 128, 600, True)
+    want, k_want, v_want = unfused_block(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 32)  # on CPU
+    qkv, cos, sin, qn, kn, k_cache, v_cache, pos = (t.cuda() for t in (qkv, cos, sin, qn, kn, k_cache, v_cache, pos))
+    got = attend.attend_fresh(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 32).cpu()
+    assert torch.equal(v_cache.cpu(), v_want)
+    assert torch.allclose(k_cache.cpu().float(), k_want.float(), rtol=2**-7, atol=2**-7)
+    assert torch.allclose(got.double(), want, rtol=2e-2, atol=2e-2), (got.double() - want).abs().max()
