@@ -141,7 +141,8 @@ def _saved_calls(path: Path) -> list[dict]:
 @pytest.mark.parametrize("isolation", ["none", "process"])  # process: each method in a worker (GPU default)
 def test_interrupted_comprehensive_run_keeps_calls_and_resumes_without_rerunning(tmp_path, isolation):
     out = tmp_path / "run"
-    setting = ["--set", f'isolation="{isolation}"']
+    # two completions per prompt (the preset has five): still tens of calls left at the interrupt
+    setting = ["--set", f'isolation="{isolation}"', "--set", "num_completions=2"]
     if isolation == "process":  # a worker per method costs a model load each: fewer methods
         setting += ["--set", 'methods_to_test=["standard", "batched"]']
     proc = start("run", "comprehensive", "--embedded", "--quiet", "--output-dir", str(out), *SMALL, *setting)
