@@ -109,9 +109,13 @@ def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch)
     monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "matmul")
     plain = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
     calls, fresh_calls = [], []
-    launch, launch_fresh = attend._kernel(), attend._fresh()
-    monkeypatch.setattr(attend, "_KERNEL", lambda *a: calls.append(a[0].shape) or launch(*a))
-    monkeypatch.setattr(attend, "_FRESH", lambda *a: fresh_calls.append(a[0].shape) or launch_fresh(*a))
+    launch, launch_fresh = attend._launcher("launch"), attend._launcher("launch_fresh")
+
+    def counting(seen, real):
+        return lambda *a: seen.append(a[0].shape) or real(*a)
+
+    monkeypatch.setitem(attend._LAUNCHERS, "launch", counting(calls, launch))
+    monkeypatch.setitem(attend._LAUNCHERS, "launch_fresh", counting(fresh_calls, launch_fresh))
     monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "kernel")
     fused = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
     monkeypatch.setenv("INFERCOMP_FAST_FUSED_ROPE", "0")  # norms, rotation and the cache write outside

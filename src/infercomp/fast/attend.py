@@ -23,7 +23,9 @@ import torch
 
 from infercomp.fast.triton_import import kernel_or_false
 
-_KERNEL = None
+# fast/attend_kernel.py's launchers by name, looked up on first use: False where Triton is not
+# installed
+_LAUNCHERS: dict[str, object] = {}
 # One program per (row, kv head) reads its slots in sequence: past a few thousand slots the
 # unfused path's matrix products, spread over the whole GPU, are faster (not measured here).
 MAX_SLOTS = 2048
@@ -32,12 +34,11 @@ MAX_SLOTS = 2048
 ON_CPU = False
 
 
-def _kernel():
-    """The launcher of fast/attend_kernel.py, or None where Triton is not installed."""
-    global _KERNEL
-    if _KERNEL is None:
-        _KERNEL = kernel_or_false("infercomp.fast.attend_kernel", "launch")
-    return _KERNEL or None
+def _launcher(name: str):
+    """fast/attend_kernel.py's `name` ("launch", "launch_fresh"), or None without Triton."""
+    if name not in _LAUNCHERS:
+        _LAUNCHERS[name] = kernel_or_false("infercomp.fast.attend_kernel", name)
+    return _LAUNCHERS[name] or None
 
 
 def wanted() -> bool:
@@ -67,7 +68,7 @@ def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_sca
         and hd & (hd - 1) == 0
         and k_cache.stride(-1) == 1
         and k_cache.shape[2] <= MAX_SLOTS
-        and _kernel() is not None
+        and _launcher("launch") is not None
     )
 
 
@@ -79,7 +80,8 @@ def attend(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: 
 
     b, _, heads, hd = xq.shape
     groups = heads // k_cache.shape[1]
-    out = _kernel()(xq.reshape(b, heads, hd).contiguous(), k_cache, v_cache, pos.reshape(b), groups, pdl(xq.device))
+    q = xq.reshape(b, heads, hd).contiguous()
+    out = _launcher("launch")(q, k_cache, v_cache, pos.reshape(b), groups, pdl(xq.device))
     return out.view(b, 1, heads * hd)
 
 
@@ -110,7 +112,7 @@ def attend_fresh(
     from infercomp.fast.gemv_kernel import pdl
 
     b, hd = qkv.shape[0], k_cache.shape[-1]
-    out = _fresh()(
+    out = _launcher("launch_fresh")(
         qkv.reshape(b, -1).contiguous(),
         cos.reshape(b, hd).contiguous(),
         sin.reshape(b, hd).contiguous(),
@@ -129,13 +131,3 @@ def attend_fresh(
 @attend_fresh.register_fake
 def _(qkv, cos, sin, q_norm, k_norm, eps, k_cache, v_cache, pos, heads):
     return qkv.new_empty(qkv.shape[0], 1, heads * k_cache.shape[-1])
-
-
-_FRESH = None
-
-
-def _fresh():
-    global _FRESH
-    if _FRESH is None:
-        _FRESH = kernel_or_false("infercomp.fast.attend_kernel", "launch_fresh")
-    return _FRESH or None

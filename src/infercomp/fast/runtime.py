@@ -50,8 +50,8 @@ def look_up_kernels() -> None:
     a compiled layer function."""
     from infercomp.fast import attend, packed, sampling
 
-    attend._kernel()
-    attend._fresh()
+    attend._launcher("launch")
+    attend._launcher("launch_fresh")
     packed.kernels()
     sampling._top_p_kernel()
 
