@@ -7,6 +7,10 @@ step and writes DIR/profile-<model>-b<rows>-<kind>-<tuned|untuned>.txt: kernels 
 time with calls per step, and the bandwidth the weights' bytes imply at the measured step time.
 INFERCOMP_FAST_TUNING=0 turns the compiler's block-size search off (then matrix-vector products
 stay cuBLAS calls instead of fused reductions).
+
+--variants a,b,...: after the defaults, the same cases again in the same process with one
+experiment switched on per variant (VARIANTS), each on a fresh fast engine over the same loaded
+model, so the variants are compared on one machine; their files get the variant's name as tag.
 """
 
 from __future__ import annotations
@@ -39,20 +43,48 @@ def main() -> None:
         "--cases", default="1g", help="comma-separated rows + g (greedy) or s (nucleus: top-p 0.9, T 0.8), e.g. 1g,32s"
     )
     ap.add_argument("--tag", default="", help="appended to the output files' names")
+    ap.add_argument("--variants", default="", help=f"comma-separated, from {', '.join(VARIANTS)}")
     args = ap.parse_args()
     cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
-    engine = build_engine(args.model, max(rows for rows, _ in cases))
+    reference = load_reference(args.model, max(rows for rows, _ in cases))
     tuning = "untuned" if os.environ.get("INFERCOMP_FAST_TUNING", "1") == "0" else "tuned"
-    for rows, sampled in cases:
-        text = profile_case(engine, args.model, rows, sampled, tuning)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        kind = "nucleus" if sampled else "greedy"
-        name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{tuning}{args.tag}.txt"
-        (out / name).write_text(text)
+    for variant in ["", *filter(None, args.variants.split(","))]:
+        if variant:
+            print(f"variant {variant}", flush=True)
+            VARIANTS[variant]()
+        engine = build_fast_engine(reference)
+        for rows, sampled in cases:
+            text = profile_case(engine, args.model, rows, sampled, tuning)
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            kind = "nucleus" if sampled else "greedy"
+            tag = args.tag + (f"-{variant}" if variant else "")
+            name = f"profile-{args.model.split('/')[-1]}-b{rows}-{kind}-{tuning}{tag}.txt"
+            (out / name).write_text(text)
+        del engine
+        torch.cuda.empty_cache()
 
 
-def build_engine(model: str, rows: int):
+def _switch(module: str, name: str, value):
+    def on():
+        import importlib
+
+        setattr(importlib.import_module(module), name, value)
+
+    return on
+
+
+# Experiments read when a step is captured (or, for the transposed products, when the layer
+# function is traced): cumulative in the order given.
+VARIANTS = {
+    "prefetch": _switch("infercomp.fast.gemv_kernel", "PREFETCH", True),
+    "attend-prefetch": _switch("infercomp.fast.attend_kernel", "PREFETCH", True),
+    "transposed": _switch("infercomp.fast.model", "TRANSPOSED_PROJECTIONS", frozenset({"all"})),
+}
+
+
+def load_reference(model: str, rows: int):
+    """The reference engine with the model on random weights, to build fast engines from."""
     from fast_engine import prompt_of
 
     cfg = load_config(
@@ -71,7 +103,7 @@ def build_engine(model: str, rows: int):
             device="cuda",
         ),
     )
-    return build_fast_engine(load_engine(cfg, need_assistant=False))
+    return load_engine(cfg, need_assistant=False)
 
 
 def profile_case(engine, model: str, rows: int, sampled: bool, tuning: str) -> str:
