@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 1 (docs/measurements/2026-11-27-h100-rows-prefetch/call-1-rows): steps a and d need bde0dbc, where the kernel was.
 # The few-rows kernel (fast/rows_kernel.py) on one H100, one call of at most 9 min 40 s, and the
 # one-row chain's per-kernel cost. From the repository root:
 #   OUT=dir bash benchmarks/gpu_session_rows.sh
@@ -8,7 +9,7 @@
 #     verify block and the beams now go through the rows kernel), bf16 agreement
 #  c. gemv_splits.py --chain: a step's four one-row products per layer in a row, tiny / 0.6B / 4B
 #     weights, PDL on, on with the L2 prefetch, off
-#  d. rows_configs.py: every candidate block size per 4B shape at 32 and 5 rows, against cuBLAS
+#  d. rows_configs.py (removed with the kernel, bde0dbc): every candidate block size per 4B shape
 #  e. profile_fast_step.py, Qwen3-0.6B batch 1, INFERCOMP_GEMV_PREFETCH=1 then 0
 set -u
 OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_rows.sh}

@@ -9,8 +9,9 @@ INFERCOMP_FAST_TUNING=0 turns the compiler's block-size search off (then matrix-
 stay cuBLAS calls instead of fused reductions).
 
 --variants a,b,...: after the defaults, the same cases again in the same process with one
-experiment switched on per variant (VARIANTS), each on a fresh fast engine over the same loaded
-model, so the variants are compared on one machine; their files get the variant's name as tag.
+experiment switched on per variant (VARIANTS, one at a time), each on a fresh fast engine over the
+same loaded model, so the variants are compared on one machine; their files get the variant's name
+as tag. A "both" variant: name two joined by "+", e.g. prefetch+attend-prefetch.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def main() -> None:
     cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
     reference = load_reference(args.model, max(rows for rows, _ in cases))
     tuning = "untuned" if os.environ.get("INFERCOMP_FAST_TUNING", "1") == "0" else "tuned"
+    undo = lambda: None  # noqa: E731
     for variant in ["", *filter(None, args.variants.split(","))]:
+        undo()
         if variant:
             print(f"variant {variant}", flush=True)
-            VARIANTS[variant]()
+            undos = [VARIANTS[part]() for part in variant.split("+")]
+            undo = lambda undos=undos: [u() for u in reversed(undos)]  # noqa: E731
         engine = build_fast_engine(reference)
         for rows, sampled in cases:
             text = profile_case(engine, args.model, rows, sampled, tuning)
@@ -66,20 +70,32 @@ def main() -> None:
 
 
 def _switch(module: str, name: str, value):
+    """A variant that sets module.name = value; returns the function that undoes it."""
+
     def on():
         import importlib
 
-        setattr(importlib.import_module(module), name, value)
+        target = importlib.import_module(module)
+        before = getattr(target, name)
+        setattr(target, name, value)
+        return lambda: setattr(target, name, before)
 
     return on
 
 
+def _cublaslt():
+    before = torch.backends.cuda.preferred_blas_library()
+    torch.backends.cuda.preferred_blas_library("cublaslt")
+    return lambda: torch.backends.cuda.preferred_blas_library(before)
+
+
 # Experiments read when a step is captured (or, for the transposed products, when the layer
-# function is traced): cumulative in the order given.
+# function is traced); each variant alone, the previous one undone.
 VARIANTS = {
     "prefetch": _switch("infercomp.fast.gemv_kernel", "PREFETCH", True),
     "attend-prefetch": _switch("infercomp.fast.attend_kernel", "PREFETCH", True),
     "transposed": _switch("infercomp.fast.model", "TRANSPOSED_PROJECTIONS", frozenset({"all"})),
+    "cublaslt": _cublaslt,
 }
 
 

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from infercomp.fast import attend, gemv, packed
-from infercomp.fast import rows as few_rows
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
 from infercomp.quant_table import is_table, table_product
@@ -272,11 +271,10 @@ def layer_forward(
 ) -> torch.Tensor:
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
-    # norms and residuals fused into the products (fast.gemv for one row, fast.rows for a few);
-    # a q|k|v bias keeps the plain path
-    fused = fused_products(x, w)
-    if fused:
-        qkv = fused.product(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
+    # norms and residuals fused into the products (fast.gemv); a q|k|v bias keeps the plain path
+    one_row = w.qkv_bias is None and gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)
+    if one_row:
+        qkv = gemv.product(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
     else:
         qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
@@ -289,24 +287,13 @@ def layer_forward(
             xq, xk = rms_norm(xq, w.q_norm, shape.eps), rms_norm(xk, w.k_norm, shape.eps)
         xq, xk = rotate(xq, cos, sin), rotate(xk, cos, sin)
         out = attention(xq, xk, xv, kv, rows, heads, pos, mask, shape)  # (B, q, heads * hd)
-    if fused:
-        x = fused.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
-        gate_up = fused.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (B, q, 2 inter)
-        return fused.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
+    if one_row:
+        x = gemv.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
+        gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
+        return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
     gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
     return x + project("down", F.silu(gate) * up, w.down)
-
-
-def fused_products(x: torch.Tensor, w: LayerWeights):
-    """The module whose `product` runs this layer's four products with their neighbours fused
-    (fast.gemv for one row, fast.rows for 2..64 rows), or None for the plain products."""
-    weights = (w.qkv, w.o, w.gate_up, w.down)
-    if w.qkv_bias is not None:
-        return None
-    if gemv.serves(x, *weights):
-        return gemv
-    return few_rows if few_rows.serves(x, *weights) else None
 
 
 def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None, shape: Shape) -> torch.Tensor:

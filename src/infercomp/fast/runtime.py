@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import torch
 
 from infercomp.fast import gemv
-from infercomp.fast import rows as few_rows
 from infercomp.fast.kvcache import KVCache
 from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, embed_rows, head_logits, layer_forward, rms_norm
 
@@ -66,7 +65,6 @@ class Runtime:
         self.capture = self.cuda and os.environ.get("INFERCOMP_FAST_EAGER", "0") != "1"
         self.compile_layers = compile_layers and self.capture
         gemv.prepare(device, enabled=self.capture)  # eager CUDA runs keep the plain products
-        few_rows.prepare(device, enabled=self.capture)
         if self.cuda:
             look_up_kernels()
         if self.compile_layers:
@@ -96,8 +94,6 @@ class Runtime:
                 mode += ", matrix products autotuned"
             if gemv.READY:
                 mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
-            if few_rows.READY:
-                mode += ", products of 2-64 rows by infercomp's Triton kernel (plain weights)"
             if self.compile_layers and CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
         # The small operations around the layers (mask, rotary gathers, final norm, a step's
