@@ -216,11 +216,12 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     groups = heads // kv_heads
     out = qkv.new_empty(b, heads, hd)
     norm = q_norm is not None
+    prefetch = pdl and PREFETCH and hd * qkv.element_size() >= 128  # whole 128-byte lines per slot
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
         GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=BLOCK_S, NORM=norm,
-        F32=qkv.dtype == torch.float32, PDL=pdl, PREFETCH=pdl and PREFETCH and hd * qkv.element_size() >= 128, launch_pdl=pdl, num_warps=4,
+        F32=qkv.dtype == torch.float32, PDL=pdl, PREFETCH=prefetch, launch_pdl=pdl, num_warps=4,
     )  # fmt: skip
     return out
 
