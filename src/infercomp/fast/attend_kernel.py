@@ -31,6 +31,7 @@ import triton.language as tl
 from infercomp.fast.gemv_kernel import await_inputs, l2_prefetch
 
 BLOCK_S = 64  # slots per step
+WARPS = 4  # per program
 
 
 @triton.jit
@@ -201,7 +202,7 @@ def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
         q, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
         GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=BLOCK_S,
-        F32=q.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=4,
+        F32=q.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
     )  # fmt: skip
     return out
 
@@ -221,7 +222,7 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
         GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=BLOCK_S, NORM=norm,
-        F32=qkv.dtype == torch.float32, PDL=pdl, PREFETCH=prefetch, launch_pdl=pdl, num_warps=4,
+        F32=qkv.dtype == torch.float32, PDL=pdl, PREFETCH=prefetch, launch_pdl=pdl, num_warps=WARPS,
     )  # fmt: skip
     return out
 
