@@ -89,32 +89,6 @@ def _cublaslt():
     return lambda: torch.backends.cuda.preferred_blas_library(before)
 
 
-def _whole_rows():
-    """The one-row products of rows of at most 2,048 columns take them in one tile (BLOCK_K =
-    the row), so each program holds its whole share of the weight before it waits for the kernel
-    before it; the autotuner chooses among those tiles only (its choices so far are set aside)."""
-    import triton
-
-    from infercomp.fast import gemv_kernel
-
-    tuner = gemv_kernel.gemv_kernel
-    before = (tuner.configs, tuner.early_config_prune, tuner.cache)
-    whole = [gemv_kernel._config(bn, bk, w, 2) for bn in (1, 2, 4) for bk in (1024, 2048) for w in (4, 8)]
-
-    def prune(configs, named_args, **kw):
-        k = named_args["K"]
-        if k <= 2048:
-            return [c for c in configs if c.kwargs["BLOCK_K"] == triton.next_power_of_2(k)]
-        return gemv_kernel.prune([c for c in configs if c.kwargs["BLOCK_K"] <= 512], named_args, **kw)
-
-    tuner.configs, tuner.early_config_prune, tuner.cache = before[0] + whole, prune, {}
-
-    def undo():
-        tuner.configs, tuner.early_config_prune, tuner.cache = before
-
-    return undo
-
-
 # Experiments read when a step is captured (or, for the transposed products, when the layer
 # function is traced); each variant alone, the previous one undone.
 VARIANTS = {
@@ -123,10 +97,11 @@ VARIANTS = {
     "transposed": _switch("infercomp.fast.model", "TRANSPOSED_PROJECTIONS", frozenset({"all"})),
     "cublaslt": _cublaslt,
     "attend-block-32": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 32),
+    "attend-block-64": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 64),
     "attend-block-128": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 128),
+    "attend-block-256": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 256),
     "attend-warps-2": _switch("infercomp.fast.attend_kernel", "WARPS", 2),
     "attend-warps-8": _switch("infercomp.fast.attend_kernel", "WARPS", 8),
-    "whole-rows": _whole_rows,
 }
 
 
