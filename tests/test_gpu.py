@@ -83,15 +83,17 @@ def test_cuda_memory_peaks_and_nvml_energy(tmp_path):
     for name, m in res.methods.items():
         s = m.summary
         mem, energy = s.memory, s.energy
-        watts = None if energy.joules is None else energy.joules / sum(s.total_time_s_runs)
-        figures[name] = {"memory": mem.model_dump(), "energy": energy.model_dump(), "mean_watts": watts}
+        figures[name] = {"memory": mem.model_dump(), "energy": energy.model_dump()}
         assert s.memory_kind == "cuda_max_memory_allocated"
         assert mem.gpu_allocated_peak_gb > mem.weights_gb > 0
         assert mem.gpu_reserved_peak_gb >= mem.gpu_allocated_peak_gb
         assert mem.kv_cache_gb is not None and mem.kv_cache_gb > 0
         if energy.unavailable is None:
-            # Whole-GPU energy over the timed calls: between idle and board power of any datacenter GPU.
-            assert energy.joules > 0 and 20 < watts < 1200, watts
+            # Whole-GPU energy over the timed repeats' windows: between idle and board power of
+            # any datacenter GPU. (Divided by the calls' time alone, as this test once did, the
+            # host work between a fast engine's short calls inflated it past any board power.)
+            assert energy.joules > 0 and energy.window_s >= sum(s.total_time_s_runs) * 0.99
+            assert 20 < energy.mean_watts < 1200, energy.mean_watts
     record("memory_and_energy", figures, tmp_path)
     if any(m.summary.energy.unavailable for m in res.methods.values()):
         pytest.skip(f"energy: {res.methods['standard'].summary.energy.unavailable}")

@@ -51,6 +51,7 @@ class MethodRun:
     completions: list[CompletionRecord] = field(default_factory=list)
     peaks: list = field(default_factory=list)
     joules: float | None = None
+    energy_window_s: float = 0.0  # the wall time the joules were counted over
     energy_unavailable: str | None = None
     max_context: int = 0
     max_rows: int = 0
@@ -193,6 +194,7 @@ class MethodRun:
         self.peaks.append(memory.peaks)
         if energy.joules is not None:
             self.joules = (self.joules or 0.0) + energy.joules
+            self.energy_window_s += energy.seconds
         self.energy_unavailable = energy.unavailable
 
     @property

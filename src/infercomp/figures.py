@@ -129,14 +129,31 @@ def summary_of(run: MethodRun) -> Summary:
         memory_kind="cuda_max_memory_allocated" if on_gpu else "process_rss",
         memory=memory,
         roofline=roofline_of(run),
-        energy=Energy(joules=run.joules, joules_per_token=run.joules / (tokens * len(run.samples)))
-        if run.joules is not None
-        else Energy(unavailable=run.energy_unavailable),
+        energy=energy_of(run, tokens * len(run.samples)),
         warmup_time_s=run.warmup_time_s,
         warmup_first_call_s=run.warmup_first_call_s,
         warmup_shapes=[list(shape) for shape in run.warmup_shapes],
         compile_time_s=run.compile_s + run.compile_timed_s if run.engine.settings.engine == "fast" else None,
         compile_in_timed_s=run.compile_timed_s if run.engine.settings.engine == "fast" else None,
+    )
+
+
+def energy_of(run: MethodRun, tokens: int) -> Energy:
+    """Joules over the repeats' windows, or why there is no figure: no counter, or windows too
+    short in all for the counter's steps (measure.energy.MIN_WINDOW_S)."""
+    from infercomp.measure.energy import MIN_WINDOW_S
+
+    if run.joules is None:
+        return Energy(unavailable=run.energy_unavailable)
+    window = run.energy_window_s
+    if window < MIN_WINDOW_S:
+        return Energy(
+            window_s=window,
+            unavailable=f"not measured: the timed repeats took {window:.2f} s in all, under the {MIN_WINDOW_S:g} s "
+            "over which NVML's energy counter, which advances in steps, gives a figure (more repeats or tokens)",
+        )
+    return Energy(
+        joules=run.joules, joules_per_token=run.joules / tokens, window_s=window, mean_watts=run.joules / window
     )
 
 

@@ -82,9 +82,14 @@ class Roofline(BaseModel):
 
 
 class Energy(BaseModel):
+    """The whole GPU's energy over the timed repeats' windows (their calls and the host work
+    between them), all repeats together."""
+
     joules: float | None = None
-    joules_per_token: float | None = None
-    unavailable: str | None = None  # "not available: ..." where there is no counter
+    joules_per_token: float | None = None  # joules over every repeat's new tokens
+    window_s: float | None = None  # the wall time the joules were counted over
+    mean_watts: float | None = None  # joules / window_s
+    unavailable: str | None = None  # "not available: ..." (no counter) or "not measured: ..." (window too short)
 
 
 class Summary(BaseModel):

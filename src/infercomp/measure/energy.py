@@ -1,6 +1,16 @@
-"""Energy from NVML's total-energy counter (millijoules since driver load), where the GPU has one."""
+"""Energy from NVML's total-energy counter (millijoules since driver load), where the GPU has one.
+
+The counter covers the whole GPU over a window of wall time: a method's window is each timed
+repeat, its calls and the host work between them. It advances in steps whose length NVML does
+not document, so a window of a few hundred milliseconds may hold one step or none: figures over
+less than MIN_WINDOW_S seconds in all are withheld (figures.energy_of says so) rather than shown.
+"""
 
 from __future__ import annotations
+
+import time
+
+MIN_WINDOW_S = 1.0
 
 
 class EnergyMeter:
@@ -9,6 +19,7 @@ class EnergyMeter:
     def __init__(self, device: str):
         self.device = device
         self.joules: float | None = None
+        self.seconds: float | None = None  # the window's wall time
         self.unavailable: str | None = None
         self._handle = None
         self._start = None
@@ -35,6 +46,7 @@ class EnergyMeter:
 
             synchronize(self.device)
             self._start = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+            self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -45,3 +57,4 @@ class EnergyMeter:
 
             synchronize(self.device)
             self.joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) - self._start) / 1000.0
+            self.seconds = time.perf_counter() - self._t0
