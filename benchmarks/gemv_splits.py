@@ -172,22 +172,19 @@ def chain(model: str, layers: int, out) -> None:
             h = gemv_kernel.launch(gu, down, None, h, 1e-6, gemv.SILU)
         return h
 
-    # PDL on, on with the L2 prefetch of each program's weights before its wait, off
-    for setting, prefetch in (("1", False), ("1", True), ("0", False)):
+    for setting in ("1", "0"):
         os.environ["INFERCOMP_PDL"] = setting
-        gemv_kernel.PREFETCH = prefetch
         samples = [us / layers for us in time_us([step])]  # time_us: per call; one call = all layers
         best = min(samples)
-        label = ("PDL on" if setting == "1" else "PDL off") + (", L2 prefetch" if prefetch else "")
-        row = dict(model=model, kernel="layer chain", pdl=setting == "1", prefetch=prefetch, layers=layers,
-                   us_per_layer=best, TBps=nbytes / best / 1e6, samples_us_per_layer=samples)  # fmt: skip
+        label = "PDL on" if setting == "1" else "PDL off"
+        row = dict(model=model, kernel="layer chain", pdl=setting == "1", layers=layers, us_per_layer=best,
+                   TBps=nbytes / best / 1e6, samples_us_per_layer=samples)  # fmt: skip
         print(f"{model} layer chain, {label}: {best:.2f} us/layer "
               f"({nbytes / 1e6:.1f} MB, {nbytes / best / 1e6:.2f} TB/s)")  # fmt: skip
         if out:
             out.write(json.dumps(row) + "\n")
             out.flush()
     os.environ.pop("INFERCOMP_PDL")
-    gemv_kernel.PREFETCH = False
     with_pdl, without = (step_out(step, s) for s in ("1", "0"))
     print(f"  the same output with and without PDL: {torch.equal(with_pdl, without)}")
 

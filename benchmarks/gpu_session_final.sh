@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of an earlier call: the experiments it names (L2 prefetches, INFERCOMP_FAST_TRANSPOSED) lost and were removed (docs/measurements/2026-11-27-h100-rows-prefetch).
 # The fused attention block, the compiled step bookkeeping (greedy argmax included) and the
 # transposed products at 32 rows, with the GPU tests, on one H100 in one call of at most 9 min 40 s.
 # From the repository root:   OUT=dir bash benchmarks/gpu_session_final.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of an earlier call: the experiments it names (L2 prefetches, INFERCOMP_FAST_TRANSPOSED) lost and were removed (docs/measurements/2026-11-27-h100-rows-prefetch).
 # The L2 prefetches before the PDL wait, and two ways to steer cuBLAS at 32 rows, on one H100, one
 # call of at most 9 min 40 s; every comparison within one process (profile_fast_step --variants).
 #   OUT=dir bash benchmarks/gpu_session_prefetch.sh

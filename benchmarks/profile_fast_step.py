@@ -11,7 +11,7 @@ stay cuBLAS calls instead of fused reductions).
 --variants a,b,...: after the defaults, the same cases again in the same process with one
 experiment switched on per variant (VARIANTS, one at a time), each on a fresh fast engine over the
 same loaded model, so the variants are compared on one machine; their files get the variant's name
-as tag. A "both" variant: name two joined by "+", e.g. prefetch+attend-prefetch.
+as tag. A "both" variant: name two joined by "+", e.g. attend-block-64+attend-warps-8.
 """
 
 from __future__ import annotations
@@ -89,12 +89,10 @@ def _cublaslt():
     return lambda: torch.backends.cuda.preferred_blas_library(before)
 
 
-# Experiments read when a step is captured (or, for the transposed products, when the layer
-# function is traced); each variant alone, the previous one undone.
+# Settings read when a step is captured; each variant alone, the previous one undone. (The L2
+# prefetches and the transposed products measured in docs/measurements/2026-11-27-h100-rows-prefetch
+# were variants here until they lost and were removed.)
 VARIANTS = {
-    "prefetch": _switch("infercomp.fast.gemv_kernel", "PREFETCH", True),
-    "attend-prefetch": _switch("infercomp.fast.attend_kernel", "PREFETCH", True),
-    "transposed": _switch("infercomp.fast.model", "TRANSPOSED_PROJECTIONS", frozenset({"all"})),
     "cublaslt": _cublaslt,
     "attend-block-32": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 32),
     "attend-block-64": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 64),

@@ -301,23 +301,3 @@ def test_sampling_ragged_batch_and_adaptive_draft_length():
             sampled = [c / c.sum() for c in counts[prompt_index]]
             p = worst_p_value(sampled, exact_for(engine, prompt_index), SAMPLES)
             assert p > 1e-4, f"{method}, prompt {prompt_index}: p = {p:.2e}"
-
-
-@pytest.mark.parametrize("names", [{"all"}, {"gate_up"}])
-def test_transposed_projections_compute_the_same_product(monkeypatch, names):
-    """INFERCOMP_FAST_TRANSPOSED: a listed projection of several rows runs as weight @ x.T (not
-    F.linear) and gives x @ weight.T (float64: equal to rounding); the others keep F.linear."""
-    from infercomp.fast import model
-
-    linear = torch.nn.functional.linear
-    called = []
-    monkeypatch.setattr(model.F, "linear", lambda *a, **k: called.append(1) or linear(*a, **k))
-    monkeypatch.setattr(model, "TRANSPOSED_PROJECTIONS", frozenset(names))
-    torch.manual_seed(0)
-    x, w = torch.randn(3, 2, 64, dtype=torch.float64), torch.randn(48, 64, dtype=torch.float64)
-    want = linear(x, w)
-    for name in ("gate_up", "o"):
-        called.clear()
-        got = model.project(name, x, w)
-        assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-12, atol=1e-12)
-        assert bool(called) == (name not in names and "all" not in names)  # which path ran

@@ -22,13 +22,11 @@ with the cache write), each a gap in the chain of kernels that overlap through P
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-from infercomp.fast.gemv_kernel import await_inputs, l2_prefetch
+from infercomp.fast.gemv_kernel import await_inputs
 
 # Slots per step of a program's loop. Measured on an H100 in one process (call-3-tiles of
 # docs/measurements/2026-11-27-h100-rows-prefetch, prompts of 32 tokens and 128 new ones):
@@ -124,21 +122,6 @@ def _norm_rope(x, partner, w_ptr, cos, sin, eps, dtype: tl.constexpr, NORM: tl.c
 
 
 @triton.jit
-def prefetch_slots(k_ptr, v_ptr, base, last, stride_slot, HD: tl.constexpr, BLOCK_S: tl.constexpr):
-    """L2 prefetches of the keys and values in slots [0, last) at k_ptr/v_ptr + base (an
-    experiment behind INFERCOMP_ATTEND_PREFETCH=1: issued before the wait for the q|k|v product,
-    they let the cache stream while that product finishes)."""
-    LINE: tl.constexpr = 128 // (k_ptr.dtype.element_ty.primitive_bitwidth // 8)  # elements per line
-    lines = tl.arange(0, HD // LINE) * LINE  # launch_fresh: rows of at least one line
-    for s0 in range(0, last, BLOCK_S):
-        s = s0 + tl.arange(0, BLOCK_S)
-        at = base + s[:, None] * stride_slot + lines[None, :]  # (BLOCK_S, lines of a slot)
-        at = tl.where((s < last)[:, None], at, base)
-        l2_prefetch(k_ptr + at)
-        l2_prefetch(v_ptr + at)
-
-
-@triton.jit
 def fresh_kernel(
     qkv_ptr,  # (B, (heads + 2 kv_heads) hd) contiguous: the q|k|v product of each row's new token
     cos_ptr,  # (B, hd) the rotary tables at each row's position, model dtype
@@ -163,7 +146,6 @@ def fresh_kernel(
     NORM: tl.constexpr,
     F32: tl.constexpr,
     PDL: tl.constexpr,
-    PREFETCH: tl.constexpr = False,
 ):
     b, kvh = tl.program_id(0), tl.program_id(1)
     dtype = out_ptr.dtype.element_ty
@@ -181,8 +163,6 @@ def fresh_kernel(
     cos = tl.load(cos_ptr + b * HD + d).to(tl.float32)
     sin = tl.load(sin_ptr + b * HD + d).to(tl.float32)
     base = b * stride_row + kvh * stride_head
-    if PREFETCH:  # the cached slots 0..last-1, which no kernel of this step writes
-        prefetch_slots(k_ptr, v_ptr, base, last, stride_slot, HD, BLOCK_S)
     await_inputs(PDL)
     q = tl.load(qkv_ptr + q_at + d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
     q_partner = tl.load(qkv_ptr + q_at + partner_d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
@@ -227,16 +207,10 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     groups = heads // kv_heads
     out = qkv.new_empty(b, heads, hd)
     norm = q_norm is not None
-    prefetch = pdl and PREFETCH and hd * qkv.element_size() >= 128  # whole 128-byte lines per slot
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
         GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(qkv), NORM=norm,
-        F32=qkv.dtype == torch.float32, PDL=pdl, PREFETCH=prefetch, launch_pdl=pdl, num_warps=WARPS,
+        F32=qkv.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
     )  # fmt: skip
     return out
-
-
-# The L2 prefetch of the cached slots before the wait (prefetch_slots): an experiment, off unless
-# INFERCOMP_ATTEND_PREFETCH=1, read once at import.
-PREFETCH = os.environ.get("INFERCOMP_ATTEND_PREFETCH", "0") == "1"

@@ -113,27 +113,6 @@ def await_inputs(PDL: tl.constexpr):
 
 
 @triton.jit
-def prefetch_span(w_ptr, rows, row_ok, lo, hi, K, BLOCK_K: tl.constexpr):
-    """Ask L2 for this program's weight bytes (rows x columns [lo, hi)) without holding them in
-    registers: one `prefetch.global.L2` per 128-byte line, BLOCK_K columns at a time. An
-    experiment behind INFERCOMP_GEMV_PREFETCH=1: before the wait for the previous kernel, it
-    lets this kernel's whole share of the weights stream while that kernel finishes."""
-    LINE: tl.constexpr = 128 // (w_ptr.dtype.element_ty.primitive_bitwidth // 8)  # elements per line
-    for k0 in range(lo, hi, BLOCK_K):
-        lines = k0 + tl.arange(0, BLOCK_K // LINE) * LINE
-        ok = row_ok[:, None] & (lines < hi)[None, :]
-        l2_prefetch(tl.where(ok, w_ptr + rows[:, None] * K + lines[None, :], w_ptr))  # (BLOCK_N, lines)
-
-
-@triton.jit
-def l2_prefetch(pointers):
-    """Hopper's `prefetch.global.L2` of the 128-byte line at each pointer: nothing is loaded into
-    registers and nothing waits for it."""
-    tl.inline_asm_elementwise("prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [pointers],
-                              dtype=tl.int32, is_pure=False, pack=1)  # fmt: skip
-
-
-@triton.jit
 def column_span(K, SPLIT: tl.constexpr, BLOCK_K: tl.constexpr):
     """This program's columns [lo, hi): its share of K, a whole number of BLOCK_K steps."""
     span = tl.cdiv(tl.cdiv(K, SPLIT), BLOCK_K) * BLOCK_K
@@ -180,14 +159,11 @@ def gemv_body(
     BLOCK_K: tl.constexpr,
     SPLIT: tl.constexpr,
     PDL: tl.constexpr,
-    PREFETCH: tl.constexpr = False,
 ):
     dtype = y_ptr.dtype.element_ty
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < N
     lo, hi = column_span(K, SPLIT, BLOCK_K)
-    if PREFETCH:
-        prefetch_span(w_ptr, rows, row_ok, lo + BLOCK_K, hi, K, BLOCK_K)  # the first tile is loaded below
     # int32 offsets: serves() keeps weights of 2^31 elements or more on the plain path
     w_at = w_ptr + rows[:, None] * K
     cols = lo + tl.arange(0, BLOCK_K)
@@ -255,10 +231,5 @@ def launch(x, weight, norm, residual, eps, prologue, config=None):
     kernel = gemv_kernel if config is None else gemv_body
     use_pdl = pdl(x.device)
     kernel[grid](*args, n, k, eps, PROLOGUE=prologue, RESIDUAL=residual is not None, PDL=use_pdl,
-                 PREFETCH=use_pdl and PREFETCH, launch_pdl=use_pdl, **(config or {}))  # fmt: skip
+                 launch_pdl=use_pdl, **(config or {}))  # fmt: skip
     return y
-
-
-# The L2 prefetch of a program's weights before its wait (prefetch_span): an experiment, off
-# unless INFERCOMP_GEMV_PREFETCH=1, read once at import.
-PREFETCH = os.environ.get("INFERCOMP_GEMV_PREFETCH", "0") == "1"

@@ -34,11 +34,6 @@ ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel")
 # batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
 # measure per projection which kernel reads its weights faster.
 CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLAS", "").split(",")))
-# Projections of several rows computed as weight @ x.T, the transposed problem (the rows of the
-# weight become cuBLAS's long dimension, so it tiles them differently: at 32 rows its kernel for
-# x @ gate_up.T makes 101 thread blocks for 132 SMs). A knob to measure per projection which
-# layout cuBLAS runs faster; names from qkv, o, gate_up, down, or "all".
-TRANSPOSED_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_TRANSPOSED", "").split(",")))
 
 
 class UnsupportedModel(ValueError):
@@ -251,9 +246,6 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         return packed.linear(x, weight) if bias is None else packed.linear(x, weight) + bias
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
-    if (name in TRANSPOSED_PROJECTIONS or "all" in TRANSPOSED_PROJECTIONS) and bias is None:
-        rows = x.reshape(-1, x.shape[-1])  # (M, in)
-        return (weight @ rows.T).T.reshape(*x.shape[:-1], weight.shape[0])  # (out, M) -> (..., out)
     return F.linear(x, weight, bias)
 
 

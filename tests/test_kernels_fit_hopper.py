@@ -1,0 +1,85 @@
+"""The Triton kernels compiled ahead of time for Hopper (sm_90) with Triton's own ptxas, no GPU
+needed: every block choice the launchers make must compile and fit an H100's 227 KB of shared
+memory per program. (128 attention slots a step in float32 at hd 128 would need 278 KB, which is
+why float32 takes 64: fast/attend_kernel.py, slots_per_step.)
+
+Skipped where Triton is not installed (CPU builds of torch; to run: `pip install triton==3.6.0`),
+and in a process whose kernels were already imported for Triton's interpreter (run this file alone)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+if importlib.util.find_spec("triton") is None:
+    pytest.skip("skipped: Triton not installed (CUDA builds of torch bring it)", allow_module_level=True)
+
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource, compile  # noqa: E402
+from triton.runtime import JITFunction  # noqa: E402
+
+from infercomp.fast import attend_kernel, gemv_kernel  # noqa: E402
+
+if not isinstance(gemv_kernel.gemv_body, JITFunction):
+    pytest.skip(
+        "skipped: this process interprets Triton (an interpreter test module ran first)", allow_module_level=True
+    )
+
+HOPPER = GPUTarget("cuda", 90, 32)
+SHARED_LIMIT = 227 * 1024  # bytes of shared memory one program may use on an H100
+NAMES = {torch.bfloat16: "bf16", torch.float32: "fp32"}
+
+pytestmark = pytest.mark.slow
+
+
+def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3):
+    """fn compiled for sm_90: its metadata (shared memory in bytes)."""
+    try:
+        kernel = compile(
+            ASTSource(fn, signature, constants), target=HOPPER, options={"num_warps": warps, "num_stages": stages}
+        )
+    except RuntimeError as exc:  # no ptxas for sm_90 in this Triton build
+        if "ptxas" in str(exc).lower():
+            pytest.skip(f"skipped: {exc}")
+        raise
+    return kernel.metadata
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("hd", [64, 128])
+def test_the_fused_attention_block_fits_at_the_launchers_slots_per_step(dtype, hd):
+    t = NAMES[dtype]
+    signature = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
+    signature.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
+                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
+    slots = attend_kernel.slots_per_step(torch.empty(0, dtype=dtype))
+    constants = dict(GROUPS=4, GP=16, HD=hd, BLOCK_S=slots, NORM=True, F32=dtype == torch.float32, PDL=True)
+    signature.update({name: "constexpr" for name in constants})
+    meta = hopper(attend_kernel.fresh_kernel, signature, constants, warps=attend_kernel.WARPS)
+    assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
+
+
+def test_the_shared_memory_check_can_fail():
+    """The check above catches a block that does not fit: 128 float32 slots at hd 128."""
+    signature = {name: "*fp32" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
+    signature.update(pos_ptr="*i64", out_ptr="*fp32", stride_row="i32", stride_head="i32", stride_slot="i32",
+                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
+    constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=128, NORM=True, F32=True, PDL=True)
+    signature.update({name: "constexpr" for name in constants})
+    assert hopper(attend_kernel.fresh_kernel, signature, constants).shared > SHARED_LIMIT
+
+
+@pytest.mark.parametrize("k", [1024, 2048])
+def test_whole_row_tiles_of_the_one_row_product_compile(k):
+    """The whole-row candidates the autotuner keeps for rows of <= 2,048 columns."""
+    signature = dict(x_ptr="*bf16", norm_ptr="*bf16", w_ptr="*bf16", res_ptr="*bf16", y_ptr="*bf16",
+                     part_ptr="*fp32", count_ptr="*i32", N="i32", K="i32", eps="fp32")  # fmt: skip
+    kept = gemv_kernel.prune_plain(gemv_kernel.configs, {"N": 4096, "K": k})
+    assert kept and all(c.kwargs["BLOCK_K"] == k for c in kept)
+    for c in kept:
+        constants = dict(PROLOGUE=1, RESIDUAL=False, PDL=True, **c.kwargs)
+        sig = {**signature, **{name: "constexpr" for name in constants}}
+        meta = hopper(gemv_kernel.gemv_body, sig, constants, warps=c.num_warps, stages=c.num_stages)
+        assert meta.shared <= SHARED_LIMIT
