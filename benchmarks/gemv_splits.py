@@ -41,7 +41,7 @@ SHAPES = [
     ("0.6b", "o", 1024, 2048, gemv.NONE, True),
     ("0.6b", "gate_up", 6144, 1024, gemv.RMSNORM, False),
     ("0.6b", "down", 1024, 3072, gemv.SILU, True),
-    # almost no bytes (0.5 MB a layer): the chain of these measures what a kernel costs beyond its reads
+    # almost no bytes (1.6 MB a layer): the chain of these measures what a kernel costs beyond its reads
     ("tiny", "qkv", 256, 1024, gemv.RMSNORM, False),
     ("tiny", "o", 1024, 128, gemv.NONE, True),
     ("tiny", "gate_up", 256, 1024, gemv.RMSNORM, False),

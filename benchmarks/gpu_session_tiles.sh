@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 3 (at 5cde23c, docs/measurements/2026-11-27-h100-rows-prefetch/call-3-tiles): its whole-rows variant is the default since, so step a now names a removed variant.
 # Tile choices for the short chains of a batch-1 step, on one H100, one call of at most 9 min 40 s;
 # every comparison within one process (profile_fast_step --variants).
 #   OUT=dir bash benchmarks/gpu_session_tiles.sh

@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="appended to the output files' names")
     ap.add_argument("--variants", default="", help=f"comma-separated, from {', '.join(VARIANTS)}")
     args = ap.parse_args()
+    unknown = {part for v in args.variants.split(",") if v for part in v.split("+")} - set(VARIANTS)
+    if unknown:
+        ap.error(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
     cases = [(int(c[:-1]), c[-1] == "s") for c in args.cases.split(",")]
     reference = load_reference(args.model, max(rows for rows, _ in cases))
     tuning = "untuned" if os.environ.get("INFERCOMP_FAST_TUNING", "1") == "0" else "tuned"

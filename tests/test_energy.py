@@ -39,8 +39,10 @@ def test_the_meter_counts_joules_and_the_window_they_span(counter):
     assert 0.05 <= meter.seconds < 5
 
 
-def run_of(joules, window_s, unavailable=None):
-    return SimpleNamespace(joules=joules, energy_window_s=window_s, energy_unavailable=unavailable)
+def run_of(joules, window_s, unavailable=None, replayed=False):
+    return SimpleNamespace(
+        joules=joules, energy_window_s=window_s, energy_unavailable=unavailable, energy_replayed=replayed
+    )
 
 
 def test_a_long_enough_window_gives_joules_per_token_and_mean_power():
@@ -60,3 +62,31 @@ def test_a_window_shorter_than_the_counter_resolves_is_withheld_with_its_reason(
 def test_no_counter_passes_its_reason_through():
     e = energy_of(run_of(None, 0.0, "not available: no GPU energy counter on CPU"), tokens=10)
     assert e.joules is None and e.unavailable == "not available: no GPU energy counter on CPU"
+
+
+def test_repeats_with_replayed_calls_are_withheld():
+    """On resume, replayed calls spend neither time nor joules: no figure rather than a low one."""
+    e = energy_of(run_of(400.0, 2.0, replayed=True), tokens=1000)
+    assert e.joules is None and e.unavailable.startswith("not measured: resumed")
+
+
+def test_a_repeat_whose_calls_were_replayed_is_marked_and_one_that_ran_is_not():
+    """MethodRun notices a call hook that returns saved outputs without running the call."""
+    from infercomp.collect import MethodRun
+    from infercomp.plan import MethodPlan
+    from test_warmup import ShapeCostMethod, StubEngine
+
+    saved = {}
+
+    def hook(repeat, index, run):
+        if (repeat, index) in saved:  # replay, as checkpoint.hook does on resume
+            return saved[(repeat, index)]
+        saved[(repeat, index)] = run()
+        return saved[(repeat, index)]
+
+    first = MethodRun(StubEngine(0), ShapeCostMethod(), MethodPlan("stub", [[0], [1]]), None, call_hook=hook)
+    first.measure_repeat(0, None)
+    assert first.error is None and not first.energy_replayed
+    resumed = MethodRun(StubEngine(0), ShapeCostMethod(), MethodPlan("stub", [[0], [1]]), None, call_hook=hook)
+    resumed.measure_repeat(0, None)
+    assert resumed.error is None and resumed.energy_replayed

@@ -16,6 +16,7 @@ import torch
 if importlib.util.find_spec("triton") is None:
     pytest.skip("skipped: Triton not installed (CUDA builds of torch bring it)", allow_module_level=True)
 
+import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, compile  # noqa: E402
 from triton.runtime import JITFunction  # noqa: E402
@@ -48,16 +49,21 @@ def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-@pytest.mark.parametrize("hd", [64, 128])
-def test_the_fused_attention_block_fits_at_the_launchers_slots_per_step(dtype, hd):
+@pytest.mark.parametrize("hd", [64, 128, 256])
+def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
     t = NAMES[dtype]
-    signature = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
-    signature.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
-                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
-    slots = attend_kernel.slots_per_step(torch.empty(0, dtype=dtype))
-    constants = dict(GROUPS=4, GP=16, HD=hd, BLOCK_S=slots, NORM=True, F32=dtype == torch.float32, PDL=True)
-    signature.update({name: "constexpr" for name in constants})
-    meta = hopper(attend_kernel.fresh_kernel, signature, constants, warps=attend_kernel.WARPS)
+    slots = attend_kernel.slots_per_step(torch.empty(0, dtype=dtype), hd)
+    constants = dict(GROUPS=4, GP=16, HD=hd, BLOCK_S=slots, F32=dtype == torch.float32, PDL=True)
+    fresh = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
+    fresh.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
+                 heads="i32", kv_heads="i32", scale="fp32", eps="fp32", NORM="constexpr")  # fmt: skip
+    fresh.update({name: "constexpr" for name in constants})
+    meta = hopper(attend_kernel.fresh_kernel, fresh, {**constants, "NORM": True}, warps=attend_kernel.WARPS)
+    assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
+    plain = dict(q_ptr=f"*{t}", k_ptr=f"*{t}", v_ptr=f"*{t}", pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32",
+                 stride_head="i32", stride_slot="i32", heads="i32", scale="fp32")  # fmt: skip
+    plain.update({name: "constexpr" for name in constants})
+    meta = hopper(attend_kernel.attend_kernel, plain, constants, warps=attend_kernel.WARPS)
     assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
 
 
@@ -69,6 +75,22 @@ def test_the_shared_memory_check_can_fail():
     constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=128, NORM=True, F32=True, PDL=True)
     signature.update({name: "constexpr" for name in constants})
     assert hopper(attend_kernel.fresh_kernel, signature, constants).shared > SHARED_LIMIT
+
+
+@pytest.mark.parametrize("n", [128, 4095, 4096, 151936])
+def test_the_candidates_kept_for_every_shape_are_safe_to_launch(n):
+    """prune_plain never leaves a shape without candidates, takes rows of <= 2,048 columns whole,
+    streams longer ones in 256/512-column steps, and offers column splits only where launch()
+    allocates their partial sums and counts (fewer than SPLIT_ROWS rows)."""
+    for k in (100, 128, 200, 256, 300, 384, 512, 576, 1000, 1024, 1536, 2048, 2049, 3000, 9728):
+        kept = gemv_kernel.prune_plain(gemv_kernel.configs, {"N": n, "K": k})
+        assert kept, (n, k)
+        if n >= gemv_kernel.SPLIT_ROWS:
+            assert all(c.kwargs["SPLIT"] == 1 for c in kept), (n, k)
+        if k > gemv_kernel.WHOLE_ROW:
+            assert all(c.kwargs["BLOCK_K"] <= 512 for c in kept), (n, k)
+        elif k > 128:
+            assert all(c.kwargs["BLOCK_K"] == triton.next_power_of_2(k) and c.kwargs["SPLIT"] == 1 for c in kept)
 
 
 @pytest.mark.parametrize("k", [1024, 2048])

@@ -52,6 +52,7 @@ class MethodRun:
     peaks: list = field(default_factory=list)
     joules: float | None = None
     energy_window_s: float = 0.0  # the wall time the joules were counted over
+    energy_replayed: bool = False  # a timed call was replayed from a checkpoint, not run
     energy_unavailable: str | None = None
     max_context: int = 0
     max_rows: int = 0
@@ -144,7 +145,12 @@ class MethodRun:
         with PeakMemory(engine.settings.device) as memory, EnergyMeter(engine.settings.device) as energy:
             for done, batch in enumerate(self.plan.batches, start=1):
                 run = functools.partial(self.method.run_call, engine, batch)
-                outputs = run() if self.call_hook is None else self.call_hook(repeat, done - 1, run)
+                if self.call_hook is None:
+                    outputs = run()
+                else:  # on resume the hook may replay a saved call instead of running it
+                    ran = []
+                    outputs = self.call_hook(repeat, done - 1, lambda run=run, ran=ran: ran.append(1) or run())
+                    self.energy_replayed = self.energy_replayed or not ran
                 for output in outputs:
                     self.compile_timed_s += output.compile_s
                     sample.call_times.append(output.seconds)

@@ -139,12 +139,15 @@ def summary_of(run: MethodRun) -> Summary:
 
 
 def energy_of(run: MethodRun, tokens: int) -> Energy:
-    """Joules over the repeats' windows, or why there is no figure: no counter, or windows too
-    short in all for the counter's steps (measure.energy.MIN_WINDOW_S)."""
+    """Joules over the repeats' windows, or why there is no figure: no counter, calls replayed on
+    resume (they spend neither time nor energy), or windows too short in all for the counter's
+    steps (measure.energy.MIN_WINDOW_S)."""
     from infercomp.measure.energy import MIN_WINDOW_S
 
     if run.joules is None:
         return Energy(unavailable=run.energy_unavailable)
+    if run.energy_replayed:
+        return Energy(unavailable="not measured: resumed, and some timed calls were replayed from the checkpoint")
     window = run.energy_window_s
     if window < MIN_WINDOW_S:
         return Energy(

@@ -31,8 +31,10 @@ from infercomp.fast.gemv_kernel import await_inputs
 # Slots per step of a program's loop. Measured on an H100 in one process (call-3-tiles of
 # docs/measurements/2026-11-27-h100-rows-prefetch, prompts of 32 tokens and 128 new ones):
 # Qwen3-0.6B's step 1.017 / 0.949 / 0.899 ms at 32 / 64 / 128, Qwen3-4B's 3.598 / 3.513 / 3.470.
-# That is for 2-byte dtypes; float32 takes half as many, the same shared memory (128 slots of
-# float32 keys and values need 278 KB at hd 128, more than an H100's 228 KB).
+# That is for 2-byte dtypes and heads of at most 128; wider elements or heads take
+# proportionally fewer, so that a step's keys stay at most 32 KB (128 slots of float32 keys and
+# values at hd 128 need 278 KB of shared memory, more than an H100's 227 KB;
+# tests/test_kernels_fit_hopper.py compiles every case for sm_90 and checks).
 BLOCK_S = 128
 WARPS = 4  # per program
 
@@ -178,9 +180,9 @@ def fresh_kernel(
     tl.store(out_ptr + (b * heads + kvh * GROUPS + g)[:, None] * HD + d[None, :], out.to(dtype), mask=g_ok[:, None])
 
 
-def slots_per_step(x) -> int:
-    """BLOCK_S for 2-byte dtypes, half of it for float32 (see BLOCK_S)."""
-    return BLOCK_S * 2 // x.element_size()
+def slots_per_step(x, hd: int) -> int:
+    """BLOCK_S for 2-byte dtypes and heads of at most 128, fewer for wider ones (see BLOCK_S)."""
+    return max(16, BLOCK_S * 2 // x.element_size() * 128 // max(hd, 128))
 
 
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
@@ -191,7 +193,7 @@ def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
     attend_kernel[(b, k_cache.shape[1])](
         q, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
-        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(q),
+        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(q, hd),
         F32=q.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
     )  # fmt: skip
     return out
@@ -210,7 +212,7 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(qkv), NORM=norm,
+        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(qkv, hd), NORM=norm,
         F32=qkv.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
     )  # fmt: skip
     return out

@@ -19,9 +19,10 @@ import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 # Block sizes: BLOCK_N weight rows per program, BLOCK_K columns per step of its loop. A
-# short list timed once per (N, K, prologue): every entry streams whole 256- or 512-element
-# runs of a row (512 B or 1 KB in bf16), so all are near the bandwidth and the choice
-# between them is stable. Matrices of fewer than SPLIT_ROWS rows also try column splits.
+# short list timed once per (N, K, prologue): rows longer than WHOLE_ROW are streamed in 256- or
+# 512-element runs (512 B or 1 KB in bf16), so all candidates are near the bandwidth and the
+# choice between them is stable; shorter rows are taken whole (prune_plain). Matrices of fewer
+# than SPLIT_ROWS rows also try column splits.
 MAX_SPLIT = 8
 SPLIT_ROWS = 4096
 
@@ -56,8 +57,9 @@ def prune_plain(configs, named_args, **kw):
     """The plain kernel's candidates: rows of at most WHOLE_ROW columns in one tile (BLOCK_K the
     row padded to a power of two), longer rows in 256- or 512-column steps (prune)."""
     k = named_args["K"]
-    whole = [c for c in configs if c.kwargs["BLOCK_K"] == triton.next_power_of_2(k)] if k <= WHOLE_ROW else []
-    return whole or prune([c for c in configs if c.kwargs["BLOCK_K"] <= 512], named_args, **kw)
+    kept = prune(configs, named_args, **kw)  # column splits only where prune allows them
+    whole = [c for c in kept if c.kwargs["BLOCK_K"] == triton.next_power_of_2(k) and c.kwargs["SPLIT"] == 1]
+    return (whole if k <= WHOLE_ROW else []) or [c for c in kept if c.kwargs["BLOCK_K"] <= 512]
 
 
 @triton.jit
