@@ -48,17 +48,22 @@ def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3
     return kernel.metadata
 
 
+def fresh_signature(t: str, constants: dict) -> dict:
+    """fresh_kernel's argument types for element type t ("bf16", "fp32"); constants as constexpr."""
+    signature = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
+    signature.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
+                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
+    return {**signature, **{name: "constexpr" for name in constants}}
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("hd", [64, 128, 256])
 def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
     t = NAMES[dtype]
     slots = attend_kernel.slots_per_step(torch.empty(0, dtype=dtype), hd)
     constants = dict(GROUPS=4, GP=16, HD=hd, BLOCK_S=slots, F32=dtype == torch.float32, PDL=True)
-    fresh = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
-    fresh.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
-                 heads="i32", kv_heads="i32", scale="fp32", eps="fp32", NORM="constexpr")  # fmt: skip
-    fresh.update({name: "constexpr" for name in constants})
-    meta = hopper(attend_kernel.fresh_kernel, fresh, {**constants, "NORM": True}, warps=attend_kernel.WARPS)
+    fresh = {**constants, "NORM": True}
+    meta = hopper(attend_kernel.fresh_kernel, fresh_signature(t, fresh), fresh, warps=attend_kernel.WARPS)
     assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
     plain = dict(q_ptr=f"*{t}", k_ptr=f"*{t}", v_ptr=f"*{t}", pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32",
                  stride_head="i32", stride_slot="i32", heads="i32", scale="fp32")  # fmt: skip
@@ -69,10 +74,8 @@ def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
 
 def test_the_shared_memory_check_can_fail():
     """The check above catches a block that does not fit: 128 float32 slots at hd 128."""
-    signature = {name: "*fp32" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
-    signature.update(pos_ptr="*i64", out_ptr="*fp32", stride_row="i32", stride_head="i32", stride_slot="i32",
-                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
     constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=128, NORM=True, F32=True, PDL=True)
+    signature = fresh_signature("fp32", constants)
     signature.update({name: "constexpr" for name in constants})
     assert hopper(attend_kernel.fresh_kernel, signature, constants).shared > SHARED_LIMIT
 

@@ -185,6 +185,13 @@ def slots_per_step(x, hd: int) -> int:
     return max(16, BLOCK_S * 2 // x.element_size() * 128 // max(hd, 128))
 
 
+def _meta(x, groups: int, hd: int, pdl: bool) -> dict:
+    """The launch settings both kernels share, for inputs x of the model dtype."""
+    gp = max(16, triton.next_power_of_2(groups))  # the group padded to the tensor cores' 16 rows
+    return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd), F32=x.dtype == torch.float32,
+                PDL=pdl, launch_pdl=pdl, num_warps=WARPS)  # fmt: skip
+
+
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
     """q (B, heads, hd) contiguous, caches (rows >= B, kv_heads, slots, hd), pos (B,) -> (B, heads, hd)."""
     b, heads, hd = q.shape
@@ -192,9 +199,7 @@ def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
     out = q.new_empty(b, heads, hd)
     attend_kernel[(b, k_cache.shape[1])](
         q, k_cache, v_cache, pos, out,
-        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
-        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(q, hd),
-        F32=q.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5, **_meta(q, groups, hd, pdl),
     )  # fmt: skip
     return out
 
@@ -212,7 +217,6 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        GROUPS=groups, GP=max(16, triton.next_power_of_2(groups)), HD=hd, BLOCK_S=slots_per_step(qkv, hd), NORM=norm,
-        F32=qkv.dtype == torch.float32, PDL=pdl, launch_pdl=pdl, num_warps=WARPS,
+        NORM=norm, **_meta(qkv, groups, hd, pdl),
     )  # fmt: skip
     return out
