@@ -86,6 +86,19 @@ def _switch(module: str, name: str, value):
     return on
 
 
+def _partials(**splits: int):
+    """A variant that adds float32 partial products (fast.products.PARTIALS) to those already on."""
+
+    def on():
+        from infercomp.fast import products
+
+        before = products.PARTIALS
+        products.PARTIALS = {**before, **splits}
+        return lambda: setattr(products, "PARTIALS", before)
+
+    return on
+
+
 def _cublaslt():
     before = torch.backends.cuda.preferred_blas_library()
     torch.backends.cuda.preferred_blas_library("cublaslt")
@@ -93,8 +106,9 @@ def _cublaslt():
 
 
 # Settings read when a step is captured; each variant alone, the previous one undone. (The L2
-# prefetches and the transposed products measured in docs/measurements/2026-11-27-h100-rows-prefetch
-# were variants here until they lost and were removed.)
+# prefetches and the transposed products measured in docs/measurements/2026-11-27-h100-rows-prefetch,
+# and the residual added by cuBLAS in docs/measurements/2026-11-28-h100-partials, were variants
+# here until they lost and were removed.)
 VARIANTS = {
     "cublaslt": _cublaslt,
     "attend-block-32": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 32),
@@ -103,6 +117,14 @@ VARIANTS = {
     "attend-block-256": _switch("infercomp.fast.attend_kernel", "BLOCK_S", 256),
     "attend-warps-2": _switch("infercomp.fast.attend_kernel", "WARPS", 2),
     "attend-warps-8": _switch("infercomp.fast.attend_kernel", "WARPS", 8),
+    "attend-many-128": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 128),
+    "partials-o2-down4": _partials(o=2, down=4),
+    "partials-o4-down4": _partials(o=4, down=4),
+    "partials-o4-down8": _partials(o=4, down=8),
+    "partials-gate_up2": _partials(gate_up=2),
+    "partials-qkv2": _partials(qkv=2),
+    "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
+    "partials-rows-2": _switch("infercomp.fast.products", "PARTIALS_ROWS", range(2, 65)),
 }
 
 

@@ -188,7 +188,8 @@ def test_top_p_kernels_keep_the_pytorch_search_set(sharpness):
             assert abs(mass - top_p) < 1e-5, (top_p, mass)
 
 
-def test_bf16_fused_attention_block_matches_the_unfused_operations():
+@pytest.mark.parametrize("programs", ["few", "many"])
+def test_bf16_fused_attention_block_matches_the_unfused_operations(programs, monkeypatch):
     """The fused attention block (norms, rotation, cache write, attention) compiled for the GPU in
     bf16, at Qwen3-4B's head layout, against the unfused operations in bf16 with float64
     attention: the keys within one bf16 rounding, the output within bf16 tolerance. (The Triton
@@ -198,6 +199,10 @@ def test_bf16_fused_attention_block_matches_the_unfused_operations():
     from attention_cases import fresh_case, unfused_block
     from infercomp.fast import attend
 
+    if programs == "many":  # as if the programs outnumbered the SMs: MANY_PROGRAMS_SLOTS a step
+        from infercomp.fast import attend_kernel
+
+        monkeypatch.setattr(attend_kernel, "_sm_count", lambda device: 1)
     qkv, cos, sin, (qn, kn), k_cache, v_cache, pos = fresh_case(torch.bfloat16, 32, 8, 128, 600, True)
     want, k_want, v_want = unfused_block(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 32)  # on CPU
     qkv, cos, sin, qn, kn, k_cache, v_cache, pos = (t.cuda() for t in (qkv, cos, sin, qn, kn, k_cache, v_cache, pos))

@@ -78,12 +78,14 @@ def test_synchronized_clock_agrees_with_cuda_events():
 
 
 def test_cuda_memory_peaks_and_nvml_energy(tmp_path):
-    """Memory peaks of both methods; energy where NVML has a counter. Five repeats of 128 tokens:
+    """Memory peaks of both methods; energy where NVML has a counter. Six repeats of 512 tokens
+    (fixed length, so no row stops early):
     `standard` (six calls a repeat) then spans more than the 1 s an energy figure needs on the
-    fast engine; `batched` (two calls) may not, and must then say so."""
+    fast engine (five repeats of 128 spanned 0.43 s on an H100); `batched` (two calls) may not,
+    and must then say so."""
     from infercomp.measure.energy import MIN_WINDOW_S
 
-    cfg = gpu_config(methods_to_test=["standard", "batched"], repeats=5, max_new_tokens=128)
+    cfg = gpu_config(methods_to_test=["standard", "batched"], repeats=6, max_new_tokens=512, fixed_length=True)
     res = run_experiment(cfg, tmp_path)
     figures = {}
     for name, m in res.methods.items():

@@ -22,6 +22,8 @@ with the cache write), each a gap in the chain of kernels that overlap through P
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -36,6 +38,13 @@ from infercomp.fast.gemv_kernel import await_inputs
 # values at hd 128 need 278 KB of shared memory, more than an H100's 227 KB;
 # tests/test_kernels_fit_hopper.py compiles every case for sm_90 and checks).
 BLOCK_S = 128
+# Slots per step when the programs (rows x kv heads) outnumber the SMs: at 128 a program needs
+# 255 registers and spills (Triton's ptxas for sm_90), so one fits an SM; at 64 (234 registers)
+# two do. Qwen3-4B at 32 rows (256 programs) on one H100, one process each
+# (docs/measurements/2026-11-28-h100-partials): the attention 17.7 us a layer at 128 slots, 13.5
+# at 64 (call-1); the step 4.281 ms at 128, 4.200 at 64 (call-2, with the values' load moved
+# up beside the keys', which measured the same as this order: 4.209). Batch 1 keeps 128.
+MANY_PROGRAMS_SLOTS = 64
 WARPS = 4  # per program
 
 
@@ -180,15 +189,23 @@ def fresh_kernel(
     tl.store(out_ptr + (b * heads + kvh * GROUPS + g)[:, None] * HD + d[None, :], out.to(dtype), mask=g_ok[:, None])
 
 
-def slots_per_step(x, hd: int) -> int:
-    """BLOCK_S for 2-byte dtypes and heads of at most 128, fewer for wider ones (see BLOCK_S)."""
-    return max(16, BLOCK_S * 2 // x.element_size() * 128 // max(hd, 128))
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def _meta(x, groups: int, hd: int, pdl: bool) -> dict:
+def slots_per_step(x, hd: int, programs: int = 1) -> int:
+    """BLOCK_S for 2-byte dtypes and heads of at most 128 (MANY_PROGRAMS_SLOTS where the programs
+    outnumber the SMs), fewer for wider elements or heads (see BLOCK_S)."""
+    many = x.is_cuda and programs > _sm_count(x.device)
+    slots = MANY_PROGRAMS_SLOTS if many else BLOCK_S
+    return max(16, slots * 2 // x.element_size() * 128 // max(hd, 128))
+
+
+def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
     """The launch settings both kernels share, for inputs x of the model dtype."""
     gp = max(16, triton.next_power_of_2(groups))  # the group padded to the tensor cores' 16 rows
-    return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd), F32=x.dtype == torch.float32,
+    return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd, programs), F32=x.dtype == torch.float32,
                 PDL=pdl, launch_pdl=pdl, num_warps=WARPS)  # fmt: skip
 
 
@@ -199,7 +216,8 @@ def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
     out = q.new_empty(b, heads, hd)
     attend_kernel[(b, k_cache.shape[1])](
         q, k_cache, v_cache, pos, out,
-        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5, **_meta(q, groups, hd, pdl),
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
+        **_meta(q, groups, hd, pdl, b * k_cache.shape[1]),
     )  # fmt: skip
     return out
 
@@ -217,6 +235,6 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        NORM=norm, **_meta(qkv, groups, hd, pdl),
+        NORM=norm, **_meta(qkv, groups, hd, pdl, b * kv_heads),
     )  # fmt: skip
     return out

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
+from infercomp.fast.products import project
 from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
@@ -30,10 +31,6 @@ SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
 # softmax with its neighbours; 12 % faster per step on an H200 than PyTorch's fused attention,
 # which launches one cuDNN kernel of ~9 us per layer for a single query) or "sdpa". A knob.
 ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel")
-# Projections kept as cuBLAS calls even where the compiler's block-size search would turn a
-# batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
-# measure per projection which kernel reads its weights faster.
-CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLAS", "").split(",")))
 
 
 class UnsupportedModel(ValueError):
@@ -199,17 +196,6 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos + rotated * sin
 
 
-@torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
-def cublas_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x @ weight.T as one opaque call: the compiler neither decomposes nor fuses into it."""
-    return F.linear(x, weight)
-
-
-@cublas_linear.register_fake
-def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return x.new_empty(*x.shape[:-1], weight.shape[0])
-
-
 def embed_rows(table, ids: torch.Tensor) -> torch.Tensor:
     """The embedding of ids (B, q): (B, q, hidden), from a tensor or an int8 QuantTable."""
     if is_table(table):
@@ -238,15 +224,6 @@ def head_logits(head, x: torch.Tensor, compiled: bool) -> torch.Tensor:
             _compiled_product = torch.compile(table_product, dynamic=False, fullgraph=True)
         product = _compiled_product
     return product(x, head.codes, head.scale).float()
-
-
-def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """One projection of a layer: (..., in) -> (..., out)."""
-    if isinstance(weight, PackedWeight):  # infercomp's int8/int4 formats: their own kernels
-        return packed.linear(x, weight) if bias is None else packed.linear(x, weight) + bias
-    if name in CUBLAS_PROJECTIONS and bias is None:
-        return cublas_linear(x, weight)
-    return F.linear(x, weight, bias)
 
 
 def layer_forward(

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from infercomp.fast import gemv
+from infercomp.fast import gemv, products
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import CUBLAS_PROJECTIONS, attention_mask, embed_rows, head_logits, layer_forward, rms_norm
+from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -94,8 +94,10 @@ class Runtime:
                 mode += ", matrix products autotuned"
             if gemv.READY:
                 mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
-            if self.compile_layers and CUBLAS_PROJECTIONS:
-                mode += f", cuBLAS for {'/'.join(sorted(CUBLAS_PROJECTIONS))}"
+            if self.compile_layers and products.CUBLAS_PROJECTIONS:
+                mode += f", cuBLAS for {'/'.join(sorted(products.CUBLAS_PROJECTIONS))}"
+            if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
+                mode += ", products in float32 parts " + ",".join(f"{k}:{v}" for k, v in products.PARTIALS.items())
         # The small operations around the layers (mask, rotary gathers, final norm, a step's
         # bookkeeping) compiled too: each is otherwise a handful of tiny kernels per step, a gap
         # of a microsecond or two each in the chain. A knob to measure what it buys.

@@ -1,0 +1,93 @@
+"""The matrix products of a layer of several rows (and the knobs that choose how they run).
+
+A layer of one row runs infercomp's own one-row kernels (fast.gemv, fast.packed) with the norms
+and residuals fused in; a layer of several rows runs cuBLAS through these functions, with the
+compiler fusing what comes before and after each product.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+from infercomp.fast import packed
+from infercomp.fast.packed import PackedWeight
+
+# Projections kept as cuBLAS calls even where the compiler's block-size search would turn a
+# batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
+# measure per projection which kernel reads its weights faster.
+CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLAS", "").split(",")))
+
+
+def _partials(spec: str) -> dict[str, int]:
+    """Parse "o:4,down:4" into {"o": 4, "down": 4}."""
+    pairs = (part.split(":") for part in spec.split(",") if part)
+    return {name: int(splits) for name, splits in pairs}
+
+
+# Projections of several rows (CUDA, 2-byte weights) computed as S products over slices of the
+# inner dimension, in float32, whose sum the compiler folds into the kernel that consumes the
+# product (the residual add and norm after o, the residual add after down, the activation after
+# gate|up). cuBLAS splits o and down at 32 rows itself and sums the parts in a reduction kernel
+# of its own: 72 kernels a Qwen3-4B step. Qwen3-4B at 32 rows, one H100, one process
+# (docs/measurements/2026-11-28-h100-partials, call-1): 4.517 ms a step with cuBLAS's split,
+# 4.346 with o:4,down:4, 4.387 with o:2,down:4, 5.020 with o:4,down:8; gate_up:2 and qkv:2 lost;
+# at 4 rows (call-2) 3.998 ms without parts, 3.859 with o:4,down:4.
+# A knob, "name:S,..." from qkv, o, gate_up, down; it serves products of PARTIALS_ROWS rows (a
+# decode step's batch; a prefill's thousands of rows would make the float32 parts larger than the
+# weight, and cuBLAS does not split such products) on the devices in PARTIALS_DEVICES (on CPU
+# the parts would be float32 copies of the weights).
+PARTIALS = _partials(os.environ.get("INFERCOMP_FAST_PARTIALS", "o:4,down:4"))
+PARTIALS_ROWS = range(2, 65)
+PARTIALS_DEVICES = frozenset({"cuda"})
+
+
+@torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
+def cublas_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T as one opaque call: the compiler neither decomposes nor fuses into it."""
+    return F.linear(x, weight)
+
+
+@cublas_linear.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+@torch.library.custom_op("infercomp::partial_products", mutates_args=())
+def partial_products(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+    """x (M, K) @ weight.T as `splits` products over K slices: (splits, M, N) float32 partial sums."""
+    m, k = x.shape
+    xs = x.view(m, splits, k // splits).transpose(0, 1)  # (S, M, K/S), rows k apart
+    ws = weight.view(weight.shape[0], splits, k // splits).permute(1, 2, 0)  # (S, K/S, N)
+    if x.is_cuda:  # one strided batched cuBLAS call, 2-byte inputs, float32 accumulation and output
+        return torch.bmm(xs, ws, out_dtype=torch.float32)
+    return torch.bmm(xs.float(), ws.float())  # the same sums (2-byte values are exact in float32)
+
+
+@partial_products.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+    return x.new_empty(splits, x.shape[0], weight.shape[0], dtype=torch.float32)
+
+
+def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One projection of a layer: (..., in) -> (..., out)."""
+    if isinstance(weight, PackedWeight):  # infercomp's int8/int4 formats: their own kernels
+        return packed.linear(x, weight) if bias is None else packed.linear(x, weight) + bias
+    if name in CUBLAS_PROJECTIONS and bias is None:
+        return cublas_linear(x, weight)
+    splits = PARTIALS.get(name, 1)
+    if splits > 1 and bias is None and _parts_serve(x, weight, splits):
+        parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
+        return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
+    return F.linear(x, weight, bias)
+
+
+def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:
+    """Whether x (..., in) @ weight.T is taken in `splits` float32 parts (see PARTIALS)."""
+    rows = x.numel() // x.shape[-1]
+    plain = type(weight) is torch.Tensor  # not a quantized tensor subclass (torchao's own products)
+    whole_blocks = x.shape[-1] % (8 * splits) == 0  # each part's slice starts 16-byte aligned
+    dtype_ok = x.element_size() == 2 and weight.dtype == x.dtype
+    return plain and dtype_ok and whole_blocks and rows in PARTIALS_ROWS and x.device.type in PARTIALS_DEVICES

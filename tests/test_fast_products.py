@@ -1,0 +1,101 @@
+"""The products of a layer of several rows (fast.products): float32 partial products summed by the
+kernel that consumes them must give the plain product's values; on CPU the same function runs on
+float32 copies (2-byte values are exact in float32)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from infercomp.fast import products
+from infercomp.fast.kvcache import KVCache
+from infercomp.fast.model import LayerWeights, Shape, attention_mask, layer_forward
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> None:
+    """Within the rounding of the output dtype: one unit in the last place of the largest value."""
+    ulp = torch.finfo(dtype).eps * want.abs().max().item()
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert (got.float() - want.float()).abs().max().item() <= 2 * ulp
+
+
+@pytest.mark.parametrize("splits", [2, 4, 8])
+def test_partial_products_sum_to_the_product(splits):
+    torch.manual_seed(0)
+    x, w = torch.randn(5, 256, dtype=torch.bfloat16), torch.randn(48, 256, dtype=torch.bfloat16)
+    parts = products.partial_products(x, w, splits)
+    assert parts.shape == (splits, 5, 48) and parts.dtype == torch.float32
+    want = x.float() @ w.float().T
+    assert torch.allclose(parts.sum(0), want, rtol=1e-5, atol=1e-4)
+    # each part is the product over its own slice of the inner dimension
+    k = 256 // splits
+    assert torch.allclose(parts[1], x[:, k : 2 * k].float() @ w[:, k : 2 * k].float().T, rtol=1e-5, atol=1e-4)
+
+
+def test_project_in_parts_matches_the_plain_product(monkeypatch):
+    torch.manual_seed(1)
+    x, w = torch.randn(2, 3, 256, dtype=torch.bfloat16), torch.randn(48, 256, dtype=torch.bfloat16)
+    monkeypatch.setattr(products, "PARTIALS", {"o": 4})
+    assert torch.equal(products.project("o", x, w), F.linear(x, w))  # CUDA only, 16 rows or more
+    monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
+    monkeypatch.setattr(products, "PARTIALS_ROWS", range(6, 7))
+    assert torch.equal(products.project("o", x[:1], w), F.linear(x[:1], w))  # 3 rows
+    many = torch.randn(7, 256, dtype=torch.bfloat16)
+    assert torch.equal(products.project("o", many, w), F.linear(many, w))  # 7 rows
+    got = products.project("o", x, w)
+    _close(got, F.linear(x, w), torch.bfloat16)
+    # a name not listed, a float32 input, and an inner size the splits do not divide in whole
+    # 8-element blocks all keep the plain product
+    assert torch.equal(products.project("down", x, w), F.linear(x, w))
+    assert torch.equal(products.project("o", x.float(), w.float()), F.linear(x.float(), w.float()))
+    odd_x, odd_w = torch.randn(2, 3, 264, dtype=torch.bfloat16), torch.randn(48, 264, dtype=torch.bfloat16)
+    assert torch.equal(products.project("o", odd_x, odd_w), F.linear(odd_x, odd_w))
+
+
+def test_a_layer_in_parts_matches_the_layer_without(monkeypatch):
+    """The whole multi-row layer, compiled as one graph, in bf16: the parts change only rounding."""
+    torch.manual_seed(3)
+    s, hd, hidden, dt = Shape(1, 4, 2, 16, 64, 10, 1e-6, 128), 16, 64, torch.bfloat16
+    w = LayerWeights(
+        qkv=torch.randn(8 * hd, hidden, dtype=dt) * 0.1,
+        qkv_bias=None,
+        o=torch.randn(hidden, 4 * hd, dtype=dt) * 0.1,
+        gate_up=torch.randn(256, hidden, dtype=dt) * 0.1,
+        down=torch.randn(hidden, 128, dtype=dt) * 0.1,
+        norm_in=torch.ones(hidden, dtype=dt),
+        norm_post=torch.ones(hidden, dtype=dt),
+        q_norm=torch.ones(hd, dtype=dt),
+        k_norm=torch.ones(hd, dtype=dt),
+    )
+    b = 4
+    x = torch.randn(b, 1, hidden, dtype=dt)
+    pos = torch.full((b, 1), 5)
+    rows = torch.arange(b)[:, None]
+    cos, sin = torch.ones(b, 1, 1, hd, dtype=dt), torch.zeros(b, 1, 1, hd, dtype=dt)
+    mask = attention_mask(pos, 64, s.groups)
+    caches = [KVCache(s, b, 64, dt, "cpu", None) for _ in range(2)]
+    with torch.inference_mode():
+        want = layer_forward(x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s)
+        monkeypatch.setattr(products, "PARTIALS", {"o": 2, "gate_up": 2, "down": 4})
+        monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
+        monkeypatch.setattr(products, "PARTIALS_ROWS", range(1, 65))
+        torch._dynamo.reset()
+        compiled = torch.compile(layer_forward, fullgraph=True, dynamic=False, backend="aot_eager")
+        got = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s)
+    # bf16 rounding differs where the sums are split: a few units in the last place of the output
+    assert (got.float() - want.float()).abs().max().item() <= 8 * torch.finfo(dt).eps * want.abs().max().item()
+    assert not torch.equal(got, torch.zeros_like(got))
+
+
+@pytest.mark.gpu
+def test_partial_products_on_the_gpu_match_the_product():
+    """At Qwen3-4B's down projection and 32 rows, on CUDA (one batched cuBLAS call with float32
+    output): the parts' sum within float32 accumulation error of the float64 product, and the
+    rounded sum within one bf16 rounding of cuBLAS's own bf16 product."""
+    torch.manual_seed(4)
+    x = torch.randn(32, 9728, dtype=torch.bfloat16, device="cuda")
+    w = (torch.randn(2560, 9728, device="cuda") * 0.02).to(torch.bfloat16)
+    parts = products.partial_products(x, w, 4)
+    assert parts.shape == (4, 32, 2560) and parts.dtype == torch.float32
+    want = x.double() @ w.double().T
+    assert (parts.sum(0).double() - want).abs().max().item() <= 1e-4 * want.abs().max().item()
+    _close(parts.sum(0).to(torch.bfloat16), F.linear(x, w), torch.bfloat16)
