@@ -18,29 +18,41 @@ import triton.language as tl
 
 PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))  # (shift, bits), as sampling
 CHUNK = 4096
+BLOCK = 256  # tokens a step of a program's loop
+WARPS = 4
+STORED = True  # see threshold_so_far
 
 
 @triton.jit
-def threshold_so_far(part_ptr, row, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr,
+                     STORED: tl.constexpr):  # fmt: skip
     """The threshold's bits fixed by passes 0..PASS-1, from their partial masses
-    part (rows, 8, chunks, 16): the largest candidate whose mass reaches top_p, per pass."""
+    part (rows, 8, chunks, 16): the largest candidate whose mass reaches top_p, per pass.
+    STORED: the bits of passes 0..PASS-2 come from thr (rows, 9), where the previous pass's first
+    program stored them, and only pass PASS-1's masses are summed here (this pass's first program
+    stores the result for the next); else every pass's masses are summed again."""
     threshold = tl.zeros([1], dtype=tl.int32)
     c = tl.arange(0, CHUNKS_P2)
     d = tl.arange(0, 16)
+    if STORED and PASS > 1:
+        threshold = tl.load(thr_ptr + row * 9 + PASS - 1 + tl.zeros([1], dtype=tl.int32))
     for i in tl.static_range(PASS):
-        at = ((row * 8 + i) * chunks + c)[:, None] * 16 + d[None, :]
-        mass = tl.sum(tl.load(part_ptr + at, mask=(c < chunks)[:, None], other=0.0), axis=0)  # (16,)
-        best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
-        threshold = threshold | (best << tl.maximum(27 - 4 * i, 0))  # PASSES' shifts
+        if (not STORED) or (i == PASS - 1):
+            at = ((row * 8 + i) * chunks + c)[:, None] * 16 + d[None, :]
+            mass = tl.sum(tl.load(part_ptr + at, mask=(c < chunks)[:, None], other=0.0), axis=0)  # (16,)
+            best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
+            threshold = threshold | (best << tl.maximum(27 - 4 * i, 0))  # PASSES' shifts
+    if STORED and PASS > 0 and PASS < 8:
+        tl.store(thr_ptr + row * 9 + PASS + tl.zeros([1], dtype=tl.int32), threshold, mask=chunk == 0)
     return threshold
 
 
 @triton.jit
-def mass_pass(probs_ptr, part_ptr, vocab, chunks, top_p,
+def mass_pass(probs_ptr, part_ptr, thr_ptr, vocab, chunks, top_p,
               PASS: tl.constexpr, SHIFT: tl.constexpr, WIDTH: tl.constexpr, CHUNK: tl.constexpr,
-              CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+              CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr, STORED: tl.constexpr):  # fmt: skip
     row, chunk = tl.program_id(0), tl.program_id(1)
-    threshold = threshold_so_far(part_ptr, row, chunks, top_p, PASS, CHUNKS_P2)  # (1,)
+    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS, CHUNKS_P2, STORED)  # (1,)
     d = tl.arange(0, 16)
     candidates = threshold | (d << SHIFT)  # (16,); digits past 2^WIDTH never pass (see below)
     acc = tl.zeros([BLOCK, 16], dtype=tl.float32)  # summed across the block once, after the loop
@@ -58,10 +70,10 @@ def mass_pass(probs_ptr, part_ptr, vocab, chunks, top_p,
 
 
 @triton.jit
-def keep_kernel(probs_ptr, part_ptr, keep_ptr, vocab, chunks, top_p,
-                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+def keep_kernel(probs_ptr, part_ptr, thr_ptr, keep_ptr, vocab, chunks, top_p,
+                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr, STORED: tl.constexpr):  # fmt: skip
     row, chunk = tl.program_id(0), tl.program_id(1)
-    threshold = threshold_so_far(part_ptr, row, chunks, top_p, 8, CHUNKS_P2)
+    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, 8, CHUNKS_P2, STORED)
     for start in range(chunk * CHUNK, tl.minimum(chunk * CHUNK + CHUNK, vocab), BLOCK):
         cols = start + tl.arange(0, BLOCK)
         ok = cols < vocab
@@ -76,9 +88,10 @@ def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     flat = probs.reshape(-1, vocab).contiguous()
     rows, chunks = flat.shape[0], triton.cdiv(vocab, CHUNK)
     part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=probs.device)
-    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=256, num_warps=4)
+    thr = torch.empty(rows, 9, dtype=torch.int32, device=probs.device)  # see threshold_so_far
+    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, STORED=STORED, num_warps=WARPS)
     for i, (shift, width) in enumerate(PASSES):
-        mass_pass[(rows, chunks)](flat, part, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
+        mass_pass[(rows, chunks)](flat, part, thr, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
     keep = torch.empty(rows, vocab, dtype=torch.bool, device=probs.device)
-    keep_kernel[(rows, chunks)](flat, part, keep, vocab, chunks, top_p, **common)
+    keep_kernel[(rows, chunks)](flat, part, thr, keep, vocab, chunks, top_p, **common)
     return keep.view(probs.shape)
