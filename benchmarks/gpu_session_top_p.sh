@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 4 (docs/measurements/2026-11-28-h100-partials/call-4): its top-p-resum variant lost and was removed.
 # The top-p search's passes at 32 rows, and the energy test; one H100, one call of at most 6 min 40 s.
 #   OUT=dir bash benchmarks/gpu_session_top_p.sh
 #  a. Qwen3-4B batch 32, greedy then nucleus (T 0.8, top-p 0.9): defaults (each pass reads the

@@ -118,7 +118,6 @@ VARIANTS = {
     "attend-warps-2": _switch("infercomp.fast.attend_kernel", "WARPS", 2),
     "attend-warps-8": _switch("infercomp.fast.attend_kernel", "WARPS", 8),
     "attend-many-128": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 128),
-    "top-p-resum": _switch("infercomp.fast.top_p_kernel", "STORED", False),
     "top-p-block-512": _switch("infercomp.fast.top_p_kernel", "BLOCK", 512),
     "top-p-chunk-2048": _switch("infercomp.fast.top_p_kernel", "CHUNK", 2048),
     "top-p-chunk-8192": _switch("infercomp.fast.top_p_kernel", "CHUNK", 8192),

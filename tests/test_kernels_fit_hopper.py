@@ -21,7 +21,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, compile  # noqa: E402
 from triton.runtime import JITFunction  # noqa: E402
 
-from infercomp.fast import attend_kernel, gemv_kernel  # noqa: E402
+from infercomp.fast import attend_kernel, gemv_kernel, top_p_kernel  # noqa: E402
 
 if not isinstance(gemv_kernel.gemv_body, JITFunction):
     pytest.skip(
@@ -108,3 +108,18 @@ def test_whole_row_tiles_of_the_one_row_product_compile(k):
         sig = {**signature, **{name: "constexpr" for name in constants}}
         meta = hopper(gemv_kernel.gemv_body, sig, constants, warps=c.num_warps, stages=c.num_stages)
         assert meta.shared <= SHARED_LIMIT
+
+
+@pytest.mark.parametrize("pass_", [0, 1, 2, 7])
+def test_the_top_p_passes_compile(pass_):
+    """Every kind of pass (no threshold yet, one digit summed, one stored and one summed, the
+    last 3-bit pass) and the mask kernel, at Qwen3's vocabulary of 38 chunks."""
+    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK)
+    pointers = dict(probs_ptr="*fp32", part_ptr="*fp32", thr_ptr="*i32")
+    scalars = dict(vocab="i32", chunks="i32", top_p="fp32")
+    shift, width = top_p_kernel.PASSES[pass_]
+    constants = dict(PASS=pass_, SHIFT=shift, WIDTH=width, **common)
+    signature = {**pointers, **scalars, **{name: "constexpr" for name in constants}}
+    assert hopper(top_p_kernel.mass_pass, signature, constants, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
+    signature = {**pointers, "keep_ptr": "*i1", **scalars, **{name: "constexpr" for name in common}}
+    assert hopper(top_p_kernel.keep_kernel, signature, common, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT

@@ -34,10 +34,7 @@ def random_rows(seed: int, vocab: int):
 
 # vocabularies below one chunk, of several chunks, and not a multiple of the block
 @pytest.mark.parametrize("seed, vocab", [(0, 300), (1, 4096), (2, 9000), (3, 12289)])
-@pytest.mark.parametrize("stored", [True, False])
-def test_the_kernels_keep_the_same_set(seed, vocab, stored, monkeypatch):
-    """Both ways to rebuild the threshold a pass starts from (see threshold_so_far)."""
-    monkeypatch.setattr(top_p_kernel, "STORED", stored)
+def test_the_kernels_keep_the_same_set(seed, vocab):
     probs, top_p = random_rows(seed, vocab)
     got = top_p_kernel.top_p_keep(probs, top_p)
     assert got.dtype == torch.bool and got.shape == probs.shape
@@ -60,15 +57,12 @@ def test_top_p_keep_takes_the_kernels_where_they_run(monkeypatch):
 
 
 @triton.jit
-def forgets_the_last_pass(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr,
-                          STORED: tl.constexpr):  # fmt: skip
+def forgets_the_last_pass(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
     """A mutant of threshold_so_far: the bits of the latest pass are left out."""
-    return top_p_kernel.threshold_so_far_real(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS - 1, CHUNKS_P2, STORED)
+    return top_p_kernel.threshold_so_far_real(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS - 1, CHUNKS_P2)
 
 
-@pytest.mark.parametrize("stored", [True, False])
-def test_a_search_that_drops_a_pass_is_caught(monkeypatch, stored):
-    monkeypatch.setattr(top_p_kernel, "STORED", stored)
+def test_a_search_that_drops_a_pass_is_caught(monkeypatch):
     probs, _ = random_rows(5, 3000)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far_real", top_p_kernel.threshold_so_far, raising=False)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far", forgets_the_last_pass)

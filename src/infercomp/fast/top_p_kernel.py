@@ -3,11 +3,11 @@ top-p threshold, without the (rows, 16, vocab) tensors the PyTorch version mater
 rows of Qwen3's 151,936-token vocabulary that is 311 MB written and read per pass).
 
 Pass i (8 passes, 4 bits each except the last): one program per (row, chunk of CHUNK tokens)
-first rebuilds the threshold's higher bits from the earlier passes' partial masses (every program
-sums them in the same order, so all agree and the result does not depend on timing), then
-stores its chunk's mass at or above each of the 16 candidates. `keep` rebuilds the whole
-threshold and writes the mask. Probabilities are non-negative float32, so their bits as int32
-order like the values.
+first rebuilds the threshold's higher bits: those of passes before i-1 as the previous pass
+stored them, and pass i-1's digit from its partial masses (every program sums them in the same
+order, so all agree and the result does not depend on timing); then it stores its chunk's mass at
+or above each of the 16 candidates. `keep` rebuilds the whole threshold and writes the mask.
+Probabilities are non-negative float32, so their bits as int32 order like the values.
 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
 """
@@ -20,29 +20,27 @@ PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))  
 CHUNK = 4096
 BLOCK = 256  # tokens a step of a program's loop
 WARPS = 4
-STORED = True  # see threshold_so_far
 
 
 @triton.jit
-def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr,
-                     STORED: tl.constexpr):  # fmt: skip
-    """The threshold's bits fixed by passes 0..PASS-1, from their partial masses
-    part (rows, 8, chunks, 16): the largest candidate whose mass reaches top_p, per pass.
-    STORED: the bits of passes 0..PASS-2 come from thr (rows, 9), where the previous pass's first
-    program stored them, and only pass PASS-1's masses are summed here (this pass's first program
-    stores the result for the next); else every pass's masses are summed again."""
+def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+    """The threshold's bits fixed by passes 0..PASS-1: those of passes 0..PASS-2 from thr (rows, 9),
+    where the previous pass's first program stored them, and pass PASS-1's digit, the largest
+    candidate whose mass reaches top_p, from its partial masses part (rows, 8, chunks, 16). This
+    pass's first program stores the result for the next. (Every program summing all earlier
+    passes' masses again cost 37.3 us a pass against 34.1 at 32 rows on an H100:
+    docs/measurements/2026-11-28-h100-partials, call-4.)"""
     threshold = tl.zeros([1], dtype=tl.int32)
-    c = tl.arange(0, CHUNKS_P2)
-    d = tl.arange(0, 16)
-    if STORED and PASS > 1:
+    if PASS > 1:
         threshold = tl.load(thr_ptr + row * 9 + PASS - 1 + tl.zeros([1], dtype=tl.int32))
-    for i in tl.static_range(PASS):
-        if (not STORED) or (i == PASS - 1):
-            at = ((row * 8 + i) * chunks + c)[:, None] * 16 + d[None, :]
-            mass = tl.sum(tl.load(part_ptr + at, mask=(c < chunks)[:, None], other=0.0), axis=0)  # (16,)
-            best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
-            threshold = threshold | (best << tl.maximum(27 - 4 * i, 0))  # PASSES' shifts
-    if STORED and PASS > 0 and PASS < 8:
+    if PASS > 0:
+        c = tl.arange(0, CHUNKS_P2)
+        d = tl.arange(0, 16)
+        at = ((row * 8 + PASS - 1) * chunks + c)[:, None] * 16 + d[None, :]
+        mass = tl.sum(tl.load(part_ptr + at, mask=(c < chunks)[:, None], other=0.0), axis=0)  # (16,)
+        best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
+        threshold = threshold | (best << tl.maximum(27 - 4 * (PASS - 1), 0))  # PASSES' shifts
+    if PASS > 0 and PASS < 8:
         tl.store(thr_ptr + row * 9 + PASS + tl.zeros([1], dtype=tl.int32), threshold, mask=chunk == 0)
     return threshold
 
@@ -50,9 +48,9 @@ def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.cons
 @triton.jit
 def mass_pass(probs_ptr, part_ptr, thr_ptr, vocab, chunks, top_p,
               PASS: tl.constexpr, SHIFT: tl.constexpr, WIDTH: tl.constexpr, CHUNK: tl.constexpr,
-              CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr, STORED: tl.constexpr):  # fmt: skip
+              CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     row, chunk = tl.program_id(0), tl.program_id(1)
-    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS, CHUNKS_P2, STORED)  # (1,)
+    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS, CHUNKS_P2)  # (1,)
     d = tl.arange(0, 16)
     candidates = threshold | (d << SHIFT)  # (16,); digits past 2^WIDTH never pass (see below)
     acc = tl.zeros([BLOCK, 16], dtype=tl.float32)  # summed across the block once, after the loop
@@ -71,9 +69,9 @@ def mass_pass(probs_ptr, part_ptr, thr_ptr, vocab, chunks, top_p,
 
 @triton.jit
 def keep_kernel(probs_ptr, part_ptr, thr_ptr, keep_ptr, vocab, chunks, top_p,
-                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr, STORED: tl.constexpr):  # fmt: skip
+                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     row, chunk = tl.program_id(0), tl.program_id(1)
-    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, 8, CHUNKS_P2, STORED)
+    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, 8, CHUNKS_P2)
     for start in range(chunk * CHUNK, tl.minimum(chunk * CHUNK + CHUNK, vocab), BLOCK):
         cols = start + tl.arange(0, BLOCK)
         ok = cols < vocab
@@ -89,7 +87,7 @@ def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     rows, chunks = flat.shape[0], triton.cdiv(vocab, CHUNK)
     part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=probs.device)
     thr = torch.empty(rows, 9, dtype=torch.int32, device=probs.device)  # see threshold_so_far
-    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, STORED=STORED, num_warps=WARPS)
+    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, num_warps=WARPS)
     for i, (shift, width) in enumerate(PASSES):
         mass_pass[(rows, chunks)](flat, part, thr, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
     keep = torch.empty(rows, vocab, dtype=torch.bool, device=probs.device)
