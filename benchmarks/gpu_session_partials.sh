@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # A record of call 1 (docs/measurements/2026-11-28-h100-partials/call-1): its residual-o-down variant lost and was removed.
+# (Its partials-o4-down4 variant is the default since and was removed from profile_fast_step.)
 # Batch-32 products without cuBLAS's split-K reduction kernels, and the draft ratio on one machine;
 # one H100, one call of at most 9 min 15 s, every comparison within one process.
 #   OUT=dir bash benchmarks/gpu_session_partials.sh

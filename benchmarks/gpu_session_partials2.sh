@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # A record of call 2 (docs/measurements/2026-11-28-h100-partials/call-2): its attend-v-late variant measured the same as the kept order and was removed.
+# (Its partials-rows-2 variant is the default since and was removed from profile_fast_step.)
 # The new defaults (o and down in float32 parts at 16-64 rows; the attention's values loaded with
 # its keys; 64 slots a step where the programs outnumber the SMs) against each one off, and the
 # GPU tests of the changed code; one H100, one call of at most 9 min 15 s.

@@ -123,12 +123,10 @@ VARIANTS = {
     "top-p-chunk-8192": _switch("infercomp.fast.top_p_kernel", "CHUNK", 8192),
     "top-p-warps-8": _switch("infercomp.fast.top_p_kernel", "WARPS", 8),
     "partials-o2-down4": _partials(o=2, down=4),
-    "partials-o4-down4": _partials(o=4, down=4),
     "partials-o4-down8": _partials(o=4, down=8),
     "partials-gate_up2": _partials(gate_up=2),
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
-    "partials-rows-2": _switch("infercomp.fast.products", "PARTIALS_ROWS", range(2, 65)),
 }
 
 

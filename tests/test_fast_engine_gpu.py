@@ -197,13 +197,13 @@ def test_bf16_fused_attention_block_matches_the_unfused_operations(programs, mon
     import torch
 
     from attention_cases import fresh_case, unfused_block
-    from infercomp.fast import attend
+    from infercomp.fast import attend, attend_kernel
 
     if programs == "many":  # as if the programs outnumbered the SMs: MANY_PROGRAMS_SLOTS a step
-        from infercomp.fast import attend_kernel
-
         monkeypatch.setattr(attend_kernel, "_sm_count", lambda device: 1)
     qkv, cos, sin, (qn, kn), k_cache, v_cache, pos = fresh_case(torch.bfloat16, 32, 8, 128, 600, True)
+    launched = pos.shape[0] * k_cache.shape[1]  # programs: rows x kv heads
+    assert attend_kernel.slots_per_step(qkv.cuda(), 128, launched) == (64 if programs == "many" else 128)
     want, k_want, v_want = unfused_block(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 32)  # on CPU
     qkv, cos, sin, qn, kn, k_cache, v_cache, pos = (t.cuda() for t in (qkv, cos, sin, qn, kn, k_cache, v_cache, pos))
     got = attend.attend_fresh(qkv, cos, sin, qn, kn, 1e-6, k_cache, v_cache, pos, 32).cpu()

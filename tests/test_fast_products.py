@@ -31,27 +31,58 @@ def test_partial_products_sum_to_the_product(splits):
     assert torch.allclose(parts[1], x[:, k : 2 * k].float() @ w[:, k : 2 * k].float().T, rtol=1e-5, atol=1e-4)
 
 
-def test_project_in_parts_matches_the_plain_product(monkeypatch):
-    torch.manual_seed(1)
-    x, w = torch.randn(2, 3, 256, dtype=torch.bfloat16), torch.randn(48, 256, dtype=torch.bfloat16)
-    monkeypatch.setattr(products, "PARTIALS", {"o": 4})
-    assert torch.equal(products.project("o", x, w), F.linear(x, w))  # CUDA only, 16 rows or more
+@pytest.fixture
+def taken(monkeypatch):
+    """The (rows, in, splits) of every product taken in parts, with CPU tensors allowed to take them
+    (their compiled traces record them: the check is whether the compiled code takes the parts)."""
+    calls = []
+    real = products.partial_products
+
+    def counted(x, weight, splits):
+        calls.append((x.shape[0], x.shape[1], splits))
+        return real(x, weight, splits)
+
+    monkeypatch.setattr(products, "partial_products", counted)
     monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
-    monkeypatch.setattr(products, "PARTIALS_ROWS", range(6, 7))
-    assert torch.equal(products.project("o", x[:1], w), F.linear(x[:1], w))  # 3 rows
-    many = torch.randn(7, 256, dtype=torch.bfloat16)
-    assert torch.equal(products.project("o", many, w), F.linear(many, w))  # 7 rows
-    got = products.project("o", x, w)
-    _close(got, F.linear(x, w), torch.bfloat16)
-    # a name not listed, a float32 input, and an inner size the splits do not divide in whole
-    # 8-element blocks all keep the plain product
-    assert torch.equal(products.project("down", x, w), F.linear(x, w))
-    assert torch.equal(products.project("o", x.float(), w.float()), F.linear(x.float(), w.float()))
+    torch._dynamo.reset()
+    return calls
+
+
+def compiled_project(name: str):
+    return torch.compile(lambda x, w: products.project(name, x, w), backend="aot_eager", fullgraph=True, dynamic=False)
+
+
+def test_compiled_products_of_2_to_64_rows_take_the_parts(taken):
+    torch.manual_seed(1)
+    w = torch.randn(48, 256, dtype=torch.bfloat16)
+    assert products.PARTIALS == {"o": 4, "down": 4} and products.PARTIALS_ROWS == range(2, 65)
+    project_o = compiled_project("o")
+    for rows in (1, 2, 64, 65):
+        x = torch.randn(rows, 256, dtype=torch.bfloat16)
+        got = project_o(x, w)
+        _close(got, F.linear(x, w), torch.bfloat16)
+    assert taken == [(2, 256, 4), (64, 256, 4)]
+    # eager (no compiler to fold the sum into the next kernel): the plain product
+    x = torch.randn(4, 256, dtype=torch.bfloat16)
+    assert torch.equal(products.project("o", x, w), F.linear(x, w)) and len(taken) == 2
+
+
+def test_other_products_keep_the_plain_product(taken):
+    """A name not listed, float32, an inner size the splits do not cut into 8-element blocks, and
+    a device not in PARTIALS_DEVICES."""
+    torch.manual_seed(2)
+    x, w = torch.randn(2, 3, 256, dtype=torch.bfloat16), torch.randn(48, 256, dtype=torch.bfloat16)
+    assert torch.equal(compiled_project("gate_up")(x, w), F.linear(x, w))
+    assert torch.equal(compiled_project("o")(x.float(), w.float()), F.linear(x.float(), w.float()))
     odd_x, odd_w = torch.randn(2, 3, 264, dtype=torch.bfloat16), torch.randn(48, 264, dtype=torch.bfloat16)
-    assert torch.equal(products.project("o", odd_x, odd_w), F.linear(odd_x, odd_w))
+    assert torch.equal(compiled_project("down")(odd_x, odd_w), F.linear(odd_x, odd_w))
+    assert taken == []
+    products.PARTIALS_DEVICES = frozenset({"cuda"})  # restored by the fixture's monkeypatch
+    torch._dynamo.reset()
+    assert torch.equal(compiled_project("o")(x, w), F.linear(x, w)) and taken == []
 
 
-def test_a_layer_in_parts_matches_the_layer_without(monkeypatch):
+def test_a_layer_in_parts_matches_the_layer_without(monkeypatch, taken):
     """The whole multi-row layer, compiled as one graph, in bf16: the parts change only rounding."""
     torch.manual_seed(3)
     s, hd, hidden, dt = Shape(1, 4, 2, 16, 64, 10, 1e-6, 128), 16, 64, torch.bfloat16
@@ -76,14 +107,13 @@ def test_a_layer_in_parts_matches_the_layer_without(monkeypatch):
     with torch.inference_mode():
         want = layer_forward(x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s)
         monkeypatch.setattr(products, "PARTIALS", {"o": 2, "gate_up": 2, "down": 4})
-        monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
-        monkeypatch.setattr(products, "PARTIALS_ROWS", range(1, 65))
         torch._dynamo.reset()
         compiled = torch.compile(layer_forward, fullgraph=True, dynamic=False, backend="aot_eager")
         got = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s)
     # bf16 rounding differs where the sums are split: a few units in the last place of the output
     assert (got.float() - want.float()).abs().max().item() <= 8 * torch.finfo(dt).eps * want.abs().max().item()
     assert not torch.equal(got, torch.zeros_like(got))
+    assert sorted(taken) == [(4, 64, 2), (4, 64, 2), (4, 128, 4)]  # o and gate|up (64 in), down (128 in)
 
 
 @pytest.mark.gpu

@@ -38,12 +38,13 @@ from infercomp.fast.gemv_kernel import await_inputs
 # values at hd 128 need 278 KB of shared memory, more than an H100's 227 KB;
 # tests/test_kernels_fit_hopper.py compiles every case for sm_90 and checks).
 BLOCK_S = 128
-# Slots per step when the programs (rows x kv heads) outnumber the SMs: at 128 a program needs
-# 255 registers and spills (Triton's ptxas for sm_90), so one fits an SM; at 64 (234 registers)
-# two do. Qwen3-4B at 32 rows (256 programs) on one H100, one process each
-# (docs/measurements/2026-11-28-h100-partials): the attention 17.7 us a layer at 128 slots, 13.5
-# at 64 (call-1); the step 4.281 ms at 128, 4.200 at 64 (call-2, with the values' load moved
-# up beside the keys', which measured the same as this order: 4.209). Batch 1 keeps 128.
+# Slots per step when the programs (rows x kv heads) outnumber the SMs: at 128 the bf16 kernel
+# takes all 255 registers a thread and spills 568 bytes to local memory, at 64 it takes 234 and
+# spills nothing (Triton's ptxas for sm_90, docs/measurements/2026-11-28-h100-partials/
+# ptxas-fresh-kernel.txt). Qwen3-4B at 32 rows (256 programs) on one H100, one process each
+# (same folder): the attention 17.7 us a layer at 128 slots, 13.5 at 64 (call-1); the step
+# 4.281 ms at 128, 4.200 at 64 (call-2, both with the values' load moved up, which was not kept:
+# this order measured 4.209). Batch 1 (8 programs) keeps 128.
 MANY_PROGRAMS_SLOTS = 64
 WARPS = 4  # per program
 

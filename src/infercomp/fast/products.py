@@ -8,6 +8,7 @@ compiler fusing what comes before and after each product.
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +22,22 @@ from infercomp.fast.packed import PackedWeight
 CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLAS", "").split(",")))
 
 
+NAMES = ("qkv", "o", "gate_up", "down")
+
+
 def _partials(spec: str) -> dict[str, int]:
-    """Parse "o:4,down:4" into {"o": 4, "down": 4}."""
-    pairs = (part.split(":") for part in spec.split(",") if part)
-    return {name: int(splits) for name, splits in pairs}
+    """Parse "o:4,down:4" into {"o": 4, "down": 4}; a malformed entry is left out with a warning."""
+    out = {}
+    for part in filter(None, spec.split(",")):
+        name, _, splits = part.partition(":")
+        if name in NAMES and splits.isdigit() and int(splits) >= 1:
+            out[name] = int(splits)
+        else:
+            warnings.warn(
+                f"INFERCOMP_FAST_PARTIALS: {part!r} ignored (expected name:S, name from {', '.join(NAMES)})",
+                stacklevel=2,
+            )
+    return out
 
 
 # Projections of several rows (CUDA, 2-byte weights) computed as S products over slices of the
@@ -35,8 +48,9 @@ def _partials(spec: str) -> dict[str, int]:
 # (docs/measurements/2026-11-28-h100-partials, call-1): 4.517 ms a step with cuBLAS's split,
 # 4.346 with o:4,down:4, 4.387 with o:2,down:4, 5.020 with o:4,down:8; gate_up:2 and qkv:2 lost;
 # at 4 rows (call-2) 3.998 ms without parts, 3.859 with o:4,down:4.
-# A knob, "name:S,..." from qkv, o, gate_up, down; it serves products of PARTIALS_ROWS rows (a
-# decode step's batch; a prefill's thousands of rows would make the float32 parts larger than the
+# A knob, "name:S,..." from qkv, o, gate_up, down; it serves compiled products (eager, the sum
+# would be kernels of its own) of PARTIALS_ROWS rows (a decode step's batch, a verify block, a
+# short prefill; a long prefill's thousands of rows would make the float32 parts larger than the
 # weight, and cuBLAS does not split such products) on the devices in PARTIALS_DEVICES (on CPU
 # the parts would be float32 copies of the weights).
 PARTIALS = _partials(os.environ.get("INFERCOMP_FAST_PARTIALS", "o:4,down:4"))
@@ -86,6 +100,8 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:
     """Whether x (..., in) @ weight.T is taken in `splits` float32 parts (see PARTIALS)."""
+    if not torch.compiler.is_compiling():
+        return False
     rows = x.numel() // x.shape[-1]
     plain = type(weight) is torch.Tensor  # not a quantized tensor subclass (torchao's own products)
     whole_blocks = x.shape[-1] % (8 * splits) == 0  # each part's slice starts 16-byte aligned

@@ -24,7 +24,7 @@ WARPS = 4
 
 @triton.jit
 def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
-    """The threshold's bits fixed by passes 0..PASS-1: those of passes 0..PASS-2 from thr (rows, 9),
+    """The threshold's bits fixed by passes 0..PASS-1: those of passes 0..PASS-2 from thr (rows, 8),
     where the previous pass's first program stored them, and pass PASS-1's digit, the largest
     candidate whose mass reaches top_p, from its partial masses part (rows, 8, chunks, 16). This
     pass's first program stores the result for the next. (Every program summing all earlier
@@ -32,7 +32,7 @@ def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.cons
     docs/measurements/2026-11-28-h100-partials, call-4.)"""
     threshold = tl.zeros([1], dtype=tl.int32)
     if PASS > 1:
-        threshold = tl.load(thr_ptr + row * 9 + PASS - 1 + tl.zeros([1], dtype=tl.int32))
+        threshold = tl.load(thr_ptr + row * 8 + PASS - 1 + tl.zeros([1], dtype=tl.int32))
     if PASS > 0:
         c = tl.arange(0, CHUNKS_P2)
         d = tl.arange(0, 16)
@@ -41,7 +41,7 @@ def threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.cons
         best = tl.maximum(tl.sum((mass >= top_p).to(tl.int32), axis=0) - 1, 0)
         threshold = threshold | (best << tl.maximum(27 - 4 * (PASS - 1), 0))  # PASSES' shifts
     if PASS > 0 and PASS < 8:
-        tl.store(thr_ptr + row * 9 + PASS + tl.zeros([1], dtype=tl.int32), threshold, mask=chunk == 0)
+        tl.store(thr_ptr + row * 8 + PASS + tl.zeros([1], dtype=tl.int32), threshold, mask=chunk == 0)
     return threshold
 
 
@@ -86,7 +86,7 @@ def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     flat = probs.reshape(-1, vocab).contiguous()
     rows, chunks = flat.shape[0], triton.cdiv(vocab, CHUNK)
     part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=probs.device)
-    thr = torch.empty(rows, 9, dtype=torch.int32, device=probs.device)  # see threshold_so_far
+    thr = torch.empty(rows, 8, dtype=torch.int32, device=probs.device)  # see threshold_so_far (1..7 used)
     common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, num_warps=WARPS)
     for i, (shift, width) in enumerate(PASSES):
         mass_pass[(rows, chunks)](flat, part, thr, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
