@@ -11,7 +11,7 @@ seconds_for() {
   echo "$cap"
 }
 
-# `begin_session DIR...`: what every gpu_session_*.sh does first. Makes $OUT and the DIRs under it,
+# `begin_session DIR...`: what every benchmarks/sessions/gpu_session_*.sh does first. Makes $OUT and the DIRs under it,
 # exports the Python settings, records the GPU in $OUT/nvidia-smi.txt, starts $OUT/session.txt
 # and sets `start` (epoch seconds) for the deadlines.
 begin_session() {

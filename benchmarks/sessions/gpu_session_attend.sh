@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Decode attention in one kernel (fast/attend.py) with the one-row kernels' PDL, on one H100, one
-# call of at most 9 min 40 s. From the repository root:   OUT=dir bash benchmarks/gpu_session_attend.sh
+# call of at most 9 min 40 s. From the repository root:   OUT=dir bash benchmarks/sessions/gpu_session_attend.sh
 #  a. profile_fast_step.py, Qwen3-4B: batch 1 greedy, 32 greedy, 32 nucleus: ms/step and kernels
 #  b. profile_fast_step.py, Qwen3-0.6B batch 1 greedy: the draft step
 #  c. quant_kernels.py bf16 with INFERCOMP_FAST_ATTENTION=matmul: batch 1 without the kernel
 #  d. pytest -m gpu: float32 greedy / speculative / beams against the reference, bf16 agreement
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_attend.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_attend.sh}
 . benchmarks/deadline.sh
 begin_session quant
 DEADLINE=$((start + 578))

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The benchmark on the fast engine with the final defaults, then the GPU tests not yet run
 # on this code; one H100, one call of at most 9 min 20 s.
-#   OUT=dir bash benchmarks/gpu_session_bench.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_bench.sh
 #  a. benchmarks/fast_engine.py --parts qwen --engines fast: Qwen3-4B (+ Qwen3-0.6B draft), random
 #     bf16 weights, 32-token prompt, 128 forced new tokens; standard, batched, nucleus, beam search
 #     at batch 4, standard and standard_speculative (k = 4) at batch 1, batched and nucleus at 32
 #  b. tests/test_gpu.py's memory and energy test (6 x 512 fixed-length tokens now)
 #  c. the float32 int4 packed weights against the reference engine
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_bench.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_bench.sh}
 . benchmarks/deadline.sh
 begin_session
 DEADLINE=$((start + 560))

@@ -2,7 +2,7 @@
 # A record of call 3 (at 5cde23c, docs/measurements/2026-11-27-h100-rows-prefetch/call-3-tiles): its whole-rows variant is the default since, so step a now names a removed variant.
 # Tile choices for the short chains of a batch-1 step, on one H100, one call of at most 9 min 40 s;
 # every comparison within one process (profile_fast_step --variants).
-#   OUT=dir bash benchmarks/gpu_session_tiles.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_tiles.sh
 #  a. Qwen3-0.6B batch 1 (the draft step): defaults; one-row products of rows up to 2,048 columns
 #     in one tile (whole-rows); the attention's slots 32 / 128 at a time; 8 / 2 warps
 #  b. the GPU tests not yet run on this code: the bf16 fused attention block, the packed float32
@@ -10,7 +10,7 @@
 #  c. Qwen3-4B batch 1: defaults; the attention variants
 #  d. tests/test_gpu.py (memory, energy, bf16 speculative agreement) with what time is left
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_tiles.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_tiles.sh}
 . benchmarks/deadline.sh
 begin_session p06 p4
 DEADLINE=$((start + 575))

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Decode attention split across the slots, and top-p by Triton kernels, on one H100, one call of
-# at most 9 min 40 s. From the repository root:   OUT=dir bash benchmarks/gpu_session_attend2.sh
+# at most 9 min 40 s. From the repository root:   OUT=dir bash benchmarks/sessions/gpu_session_attend2.sh
 #  a. profile_fast_step.py, Qwen3-4B: batch 1 greedy, 32 greedy, 32 nucleus: ms/step and kernels
 #  b. profile_fast_step.py, Qwen3-0.6B batch 1 greedy: the draft step
 #  c. pytest -m gpu: float32 greedy / speculative / beams against the reference, bf16 agreement,
 #     top-p kernels against the PyTorch search, then the packed weights' float32 engine tests
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_attend2.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_attend2.sh}
 . benchmarks/deadline.sh
 begin_session
 DEADLINE=$((start + 578))

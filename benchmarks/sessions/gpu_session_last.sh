@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The new defaults (whole-row tiles for rows of at most 2,048 columns, 128 attention slots a step)
 # on one H100, in the session's last device minutes (at most 4 min 25 s). From the repository root:
-#   OUT=dir bash benchmarks/gpu_session_last.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_last.sh
 #  a. Qwen3-0.6B batch 1 (the draft step): the defaults; then 64 slots a step (whole rows alone)
 #  b. the bf16 fused attention block against the unfused operations (128 slots a step now)
 #  c. tests/test_gpu.py's memory and energy test, with its locals shown on failure
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_last.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_last.sh}
 . benchmarks/deadline.sh
 begin_session p06
 DEADLINE=$((start + 265))

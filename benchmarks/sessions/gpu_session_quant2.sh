@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What is left to measure of the quantization work, in one call of at most 9 minutes on one H100
 # (Qwen3-4B random weights). Run from the repository root:
-#   OUT=dir bash benchmarks/gpu_session_quant2.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_quant2.sh
 # Each step runs under its own time limit and writes straight into files under $OUT (no pipes):
 #  a. weights, fast engine, batch 1 (gpu_quantization.sh -> quant_kernels.py, a process per
 #     recipe): bf16; int4 tile-packed measured with its token table in bf16, then with the int8
@@ -16,7 +16,7 @@
 # at most its own cap; a step with under 15 s left is skipped and says so). int8 weight-only
 # runs last in a. (measured before: 1.46x), so it is the one cut if the window runs out.
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_quant2.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_quant2.sh}
 . benchmarks/deadline.sh
 begin_session quant long
 

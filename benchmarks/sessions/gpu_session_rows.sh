@@ -2,7 +2,7 @@
 # A record of call 1 (docs/measurements/2026-11-27-h100-rows-prefetch/call-1-rows): steps a and d need bde0dbc, where the kernel was.
 # The few-rows kernel (fast/rows_kernel.py) on one H100, one call of at most 9 min 40 s, and the
 # one-row chain's per-kernel cost. From the repository root:
-#   OUT=dir bash benchmarks/gpu_session_rows.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_rows.sh
 #  a. profile_fast_step.py, Qwen3-4B batch 32 greedy: the rows kernel (default), then
 #     INFERCOMP_FAST_ROWS=0 (cuBLAS and compiled norms) on the same machine
 #  b. pytest -m gpu: float32 greedy / speculative / beams against the reference (batch 8, the
@@ -12,7 +12,7 @@
 #  d. rows_configs.py (removed with the kernel, bde0dbc): every candidate block size per 4B shape
 #  e. profile_fast_step.py, Qwen3-0.6B batch 1, INFERCOMP_GEMV_PREFETCH=1 then 0
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_rows.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_rows.sh}
 . benchmarks/deadline.sh
 begin_session rows cublas prefetch plain
 DEADLINE=$((start + 578))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Programmatic dependent launch (PDL) in the one-row kernels (fast/gemv_kernel.py,
 # fast/packed_kernel.py) on one H100, one call of at most 9 min 40 s. From the repository root:
-#   OUT=dir bash benchmarks/gpu_session_pdl.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_pdl.sh
 #  0. benchmarks/gemv_splits.py --chain 8: a step's four products per layer in a row, PDL on/off,
 #     Qwen3-4B and Qwen3-0.6B shapes -> $OUT/chain.{txt,jsonl}
 #  a. pytest -m gpu: the split kernels, the packed products and both engines' float32 tokens
@@ -9,7 +9,7 @@
 #  b. batch 1, fast engine, one process each (quant_kernels.py): bf16 with PDL, bf16 without
 #     (INFERCOMP_PDL=0), int8-infercomp (int8 token table) with PDL -> $OUT/quant/quant_kernels.*
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_pdl.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_pdl.sh}
 . benchmarks/deadline.sh
 begin_session quant
 step 0. 150 "$OUT/chain.txt" "$OUT/chain.txt" \

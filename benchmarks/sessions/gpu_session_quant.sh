@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One GPU call for the quantization work, inside ten minutes on one H100: the long_context preset's
 # KV-cache kinds (measured bytes; maxbatch per kind), then the weight-quantization kernels on the
-# fast engine (bf16 first as the baseline). Usage: benchmarks/gpu_session_quant.sh OUT
+# fast engine (bf16 first as the baseline). Usage: benchmarks/sessions/gpu_session_quant.sh OUT
 set -u
-out=${1:?usage: benchmarks/gpu_session_quant.sh OUT}
+out=${1:?usage: benchmarks/sessions/gpu_session_quant.sh OUT}
 mkdir -p "$out/long" "$out/quant"
 export PYTHONUNBUFFERED=1 PYTHON=python3
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1

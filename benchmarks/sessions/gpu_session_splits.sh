@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Column splits in the one-row kernels (fast/gemv_kernel.py) and the int8 token table for int8
 # weights, on one H100, in one call of at most 9 min 40 s (Qwen3-4B random weights). From the
-# repository root:   OUT=dir bash benchmarks/gpu_session_splits.sh
+# repository root:   OUT=dir bash benchmarks/sessions/gpu_session_splits.sh
 #  0. benchmarks/gemv_splits.py: every block size and split per layer shape of Qwen3-4B and
 #     Qwen3-0.6B, weights streamed from memory -> $OUT/gemv_splits.{txt,jsonl}
 #  a. pytest -m gpu -k "column_splits or packed_products": the split kernels compiled, exact and
@@ -10,7 +10,7 @@
 #     now holds split candidates; int8-infercomp with the int8 token table, then with a bf16 table
 #     -> $OUT/quant/quant_kernels.{txt,jsonl}
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_splits.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_splits.sh}
 . benchmarks/deadline.sh
 begin_session quant
 step 0. "${SWEEP_LIMIT:-220}" "$OUT/gemv_splits.txt" "$OUT/gemv_splits.txt" \

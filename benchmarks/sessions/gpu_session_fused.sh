@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The decode attention block in one kernel (norms, rotation, cache write, attention) and the step's
 # small operations compiled, on one H100, one call of at most 9 min 40 s. From the repository root:
-#   OUT=dir bash benchmarks/gpu_session_fused.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_fused.sh
 #  a. profile_fast_step.py, Qwen3-4B batch 1 and 32 greedy, the defaults (both on)
 #  b. the same for Qwen3-0.6B batch 1 (the draft step)
 #  c. both off (INFERCOMP_FAST_FUSED_ROPE=0 INFERCOMP_FAST_COMPILE_GLUE=0), Qwen3-4B and -0.6B
 #     batch 1, on the same machine; then the 0.6B with only the bookkeeping uncompiled
 #  d. pytest -m gpu tests/test_fast_engine_gpu.py: float32 tokens against the reference etc.
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_fused.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_fused.sh}
 . benchmarks/deadline.sh
 begin_session on off glue-off
 DEADLINE=$((start + 578))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # infercomp's own int8 / int4 formats and kernels (fast/packed.py) on one H100, in one call of at
 # most 9 min 35 s (Qwen3-4B random weights). Run from the repository root:
-#   OUT=dir bash benchmarks/gpu_session_packed.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_packed.sh
 #  0. benchmarks/packed_kernels.py: each projection's one-row kernel alone per format (us, TB/s)
 #     -> $OUT/packed_kernels.{txt,jsonl}
 #  a. batch 1, fast engine, each recipe in its own process (gpu_quantization.sh -> quant_kernels.py):
@@ -15,7 +15,7 @@
 # bf16): each recipe gets up to 130 s. Every step writes straight into files; session.txt has
 # the times.
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_packed.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_packed.sh}
 . benchmarks/deadline.sh
 begin_session quant
 timeout "${KERNELS_LIMIT:-90}" "$PYTHON" benchmarks/packed_kernels.py --out "$OUT/packed_kernels.jsonl" \

@@ -3,14 +3,14 @@
 # (Its partials-o4-down4 variant is the default since and was removed from profile_fast_step.)
 # Batch-32 products without cuBLAS's split-K reduction kernels, and the draft ratio on one machine;
 # one H100, one call of at most 9 min 15 s, every comparison within one process.
-#   OUT=dir bash benchmarks/gpu_session_partials.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_partials.sh
 #  a. Qwen3-4B batch 32 greedy: defaults (128 attention slots a step, never measured at 32 rows);
 #     o / down / gate|up / q|k|v as float32 partial products summed by the compiled kernel after
 #     them (fast.products.PARTIALS); the residual added by cuBLAS (CUBLAS_RESIDUAL); 64 slots
 #  b. Qwen3-0.6B batch 1 (the draft step), defaults
 #  c. Qwen3-4B batch 1, defaults: with b, both models' steps from one machine
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_partials.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_partials.sh}
 . benchmarks/deadline.sh
 begin_session p32 p06 p4
 DEADLINE=$((start + 555))

@@ -2,13 +2,13 @@
 # A record of an earlier call: the experiments it names (L2 prefetches, INFERCOMP_FAST_TRANSPOSED) lost and were removed (docs/measurements/2026-11-27-h100-rows-prefetch).
 # The L2 prefetches before the PDL wait, and two ways to steer cuBLAS at 32 rows, on one H100, one
 # call of at most 9 min 40 s; every comparison within one process (profile_fast_step --variants).
-#   OUT=dir bash benchmarks/gpu_session_prefetch.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_prefetch.sh
 #  a. Qwen3-0.6B batch 1 (the draft step): defaults; the one-row products prefetching their
 #     weights; the attention prefetching the cached slots; both
 #  b. Qwen3-4B batch 1: defaults; both prefetches
 #  c. Qwen3-4B batch 32: defaults; attention prefetch; products as weight @ x.T; cuBLASLt
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_prefetch.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_prefetch.sh}
 . benchmarks/deadline.sh
 begin_session p06 p4 p32
 DEADLINE=$((start + 578))

@@ -4,7 +4,7 @@
 # The new defaults (o and down in float32 parts at 16-64 rows; the attention's values loaded with
 # its keys; 64 slots a step where the programs outnumber the SMs) against each one off, and the
 # GPU tests of the changed code; one H100, one call of at most 9 min 15 s.
-#   OUT=dir bash benchmarks/gpu_session_partials2.sh
+#   OUT=dir bash benchmarks/sessions/gpu_session_partials2.sh
 #  a. Qwen3-4B batch 1, 4 and 32 greedy: defaults; values loaded after the softmax (attend-v-late);
 #     128 slots at 32 rows (attend-many-128); no partial products (partials-off); partial
 #     products from 2 rows (partials-rows-2)
@@ -12,7 +12,7 @@
 #     bf16 agreement of both engines (its speculative verify block of 40 rows takes the parts)
 #  c. tests/test_gpu.py's memory and energy test, with what time is left
 set -u
-OUT=${OUT:?usage: OUT=dir bash benchmarks/gpu_session_partials2.sh}
+OUT=${OUT:?usage: OUT=dir bash benchmarks/sessions/gpu_session_partials2.sh}
 . benchmarks/deadline.sh
 begin_session p4
 DEADLINE=$((start + 555))
