@@ -149,7 +149,12 @@ class MethodRun:
                     outputs = run()
                 else:  # on resume the hook may replay a saved call instead of running it
                     ran = []
-                    outputs = self.call_hook(repeat, done - 1, lambda run=run, ran=ran: ran.append(1) or run())
+
+                    def run_and_note(run=run, ran=ran):
+                        ran.append(True)
+                        return run()
+
+                    outputs = self.call_hook(repeat, done - 1, run_and_note)
                     self.energy_replayed = self.energy_replayed or not ran
                 for output in outputs:
                     self.compile_timed_s += output.compile_s

@@ -23,6 +23,7 @@ class EnergyMeter:
         self.unavailable: str | None = None
         self._handle = None
         self._start = None
+        self._t0 = 0.0  # perf_counter at the window's start
         if not device.startswith("cuda"):
             self.unavailable = "not available: no GPU energy counter on CPU"
             return
