@@ -118,6 +118,10 @@ VARIANTS = {
     "attend-warps-2": _switch("infercomp.fast.attend_kernel", "WARPS", 2),
     "attend-warps-8": _switch("infercomp.fast.attend_kernel", "WARPS", 8),
     "attend-many-128": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 128),
+    "attend-many-32": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 32),
+    "attend-stages-1": _switch("infercomp.fast.attend_kernel", "STAGES", 1),
+    "attend-stages-2": _switch("infercomp.fast.attend_kernel", "STAGES", 2),
+    "attend-stages-4": _switch("infercomp.fast.attend_kernel", "STAGES", 4),
     "top-p-block-512": _switch("infercomp.fast.top_p_kernel", "BLOCK", 512),
     "top-p-chunk-2048": _switch("infercomp.fast.top_p_kernel", "CHUNK", 2048),
     "top-p-chunk-8192": _switch("infercomp.fast.top_p_kernel", "CHUNK", 8192),
@@ -127,6 +131,7 @@ VARIANTS = {
     "partials-gate_up2": _partials(gate_up=2),
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
+    "tail-off": _switch("infercomp.fast.model", "DEFER_TAIL", False),
 }
 
 

@@ -47,6 +47,7 @@ BLOCK_S = 128
 # this order measured 4.209). Batch 1 (8 programs) keeps 128.
 MANY_PROGRAMS_SLOTS = 64
 WARPS = 4  # per program
+STAGES = None  # software-pipelining stages of the slot loop; None: Triton's default (3 on CUDA). A knob.
 
 
 @triton.jit
@@ -206,8 +207,9 @@ def slots_per_step(x, hd: int, programs: int = 1) -> int:
 def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
     """The launch settings both kernels share, for inputs x of the model dtype."""
     gp = max(16, triton.next_power_of_2(groups))  # the group padded to the tensor cores' 16 rows
+    stages = {} if STAGES is None else {"num_stages": STAGES}
     return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd, programs), F32=x.dtype == torch.float32,
-                PDL=pdl, launch_pdl=pdl, num_warps=WARPS)  # fmt: skip
+                PDL=pdl, launch_pdl=pdl, num_warps=WARPS, **stages)  # fmt: skip
 
 
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):

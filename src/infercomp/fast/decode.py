@@ -81,11 +81,12 @@ def prefill_body(rt: Runtime, model, cache: KVCache, state: RowState, ids: torch
     suppress = lim.eos if lim.fixed_length else None
 
     def body() -> None:
-        logits = forward(rt, model, cache, ids, pos, row_ids, (state.lens - 1)[:, None], prefill=True)[:, 0]
+        last = (state.lens - 1)[:, None]
+        logits = forward(rt, model, cache, ids, pos, row_ids, last, prefill=True, float32=choice.do_sample)[:, 0]
         state.count.zero_()
         state.done.zero_()
         state.pos.copy_(state.lens)
-        emit(state, choose(logits, choice, suppress), lim)
+        emit(state, choose(logits, choice, suppress, fresh=True), lim)
 
     return body
 
@@ -105,8 +106,9 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
 
     def body() -> None:
         pos = state.pos[:, None]
-        logits = forward(rt, model, cache, state.tok[:, None], pos, row_ids, visible=state.visible)[:, 0]  # (B, vocab)
-        advance(choose(logits, choice, suppress))
+        ids = state.tok[:, None]
+        logits = forward(rt, model, cache, ids, pos, row_ids, visible=state.visible, float32=choice.do_sample)[:, 0]
+        advance(choose(logits, choice, suppress, fresh=True))  # logits (B, vocab)
 
     return body
 

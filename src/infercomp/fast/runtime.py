@@ -26,7 +26,7 @@ import torch
 
 from infercomp.fast import gemv, products
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm
+from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm, settle
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -165,8 +165,10 @@ def forward(
     out_index: torch.Tensor | None = None,  # (B, n) which of the q positions need logits; None: all
     visible: int | None = None,  # slots attention reads (all when None); only outside captured steps
     prefill: bool = False,  # pos is 0..q-1 in every row (a prompt read from slot 0)
+    float32: bool = True,  # False: a plain head's logits in the model dtype (greedy: see head_logits)
 ) -> torch.Tensor:
-    """The model's logits (B, n, vocab) in float32 for the selected positions of a (B, q) block.
+    """The model's logits (B, n, vocab), float32 unless told otherwise, for the selected positions
+    of a (B, q) block.
 
     A long prefill (q >= LONG_PREFILL) runs in groups of rows of about PREFILL_TOKENS tokens,
     attending to its own fresh keys (see model.attention): its working memory then stays that of
@@ -187,7 +189,7 @@ def forward(
         if out_index is not None:
             x = _pick(x, out_index)
     x = rt.glue(rms_norm)(x, model.norm, model.shape.eps)
-    return head_logits(model.head, x, rt.compile_layers)
+    return head_logits(model.head, x, rt.compile_layers, float32)
 
 
 def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
@@ -196,12 +198,13 @@ def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: s
     cos, sin = rt.glue(rope_at)(pos, *model.rope_tables(cache.slots))
     x = embed_rows(model.embed, ids)  # (B, q, hidden)
     cache.begin(written)
+    tail = None  # the layer's last term, added by the next layer (model.layer_forward)
     for i, w in enumerate(model.layers):
         cache.before(i)
-        x = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
+        x, tail = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape, tail)
         cache.after(i)
     cache.end()
-    return x
+    return rt.glue(settle)(x, tail)
 
 
 def rope_at(pos: torch.Tensor, cos_t: torch.Tensor, sin_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

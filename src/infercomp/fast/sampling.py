@@ -40,10 +40,14 @@ class Choice:
     compiled: bool = False  # warp and draw as compiled functions (CUDA)
 
 
-def suppress(logits: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
-    """Fixed-length runs: EOS can never be chosen (what min_new_tokens does). (..., vocab)"""
+def suppress(logits: torch.Tensor, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:
+    """Fixed-length runs: EOS can never be chosen (what min_new_tokens does). (..., vocab)
+    fresh: the logits are the caller's own new tensor, written in place (a copy of 32 x 151,936
+    float32 logits is a 9.7 us kernel a step on an H100)."""
     if eos is None:
         return logits
+    if fresh:
+        return logits.index_fill_(-1, eos, float("-inf"))
     return logits.index_fill(-1, eos, float("-inf"))
 
 
@@ -138,17 +142,19 @@ def sample(probs: torch.Tensor) -> torch.Tensor:
     return (probs / noise).argmax(-1)
 
 
-def choose(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None) -> torch.Tensor:
-    """Greedy argmax or a sample, per row. logits (..., vocab) -> token ids (...)."""
-    logits = suppress(logits, eos)
+def choose(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:
+    """Greedy argmax or a sample, per row. logits (..., vocab), in any float dtype when greedy (the
+    argmax of bf16 logits is that of their exact float32 copies) -> token ids (...).
+    fresh: see suppress."""
+    logits = suppress(logits, eos, fresh)
     if not c.do_sample:
         return logits.argmax(-1)
     noise = torch.empty_like(logits).exponential_()
     return _maybe_compiled(_draw, c.compiled)(logits, noise, c.temperature, c.top_k, c.top_p)
 
 
-def distribution(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None) -> torch.Tensor:
-    """What a token is drawn from: warped probabilities, or (greedy) the logits themselves, whose
-    argmax is the choice. (..., vocab) float32."""
-    logits = suppress(logits, eos)
+def distribution(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:
+    """What a token is drawn from: warped probabilities (float32), or (greedy) the logits
+    themselves, whose argmax is the choice. (..., vocab). fresh: see suppress."""
+    logits = suppress(logits, eos, fresh)
     return warp(logits, c) if c.do_sample else logits

@@ -56,9 +56,10 @@ def model_draft_bodies(rt: Runtime, draft, cache: KVCache, st: SpecState, choice
     rows = st.row_ids[:, None]
     suppress = lim.eos if lim.fixed_length else None
     two = torch.arange(2, device=st.seq.device)[None, :]
+    sampled = choice.do_sample  # greedy drafts need only the logits' argmax: model dtype will do
 
-    def propose(logits: torch.Tensor) -> None:  # logits (B, vocab)
-        dist = distribution(logits, choice, suppress)
+    def propose(logits: torch.Tensor) -> None:  # logits (B, vocab), the step's own
+        dist = distribution(logits, choice, suppress, fresh=True)
         tok = sample(dist) if choice.do_sample else dist.argmax(-1)
         i = st.k_now.expand(st.rows, 1)
         st.drafts.scatter_(1, i, tok[:, None])
@@ -72,13 +73,13 @@ def model_draft_bodies(rt: Runtime, draft, cache: KVCache, st: SpecState, choice
         st.k_now.zero_()
         pos = (st.pos[:, None] - 1 + two).clamp(min=0)  # (B, 2): the slot before the pending token, and its own
         ids = st.seq.gather(1, pos)
-        logits = forward(rt, draft, cache, ids, pos, rows.expand(-1, 2), st.pos.new_ones(st.rows, 1))
+        logits = forward(rt, draft, cache, ids, pos, rows.expand(-1, 2), st.pos.new_ones(st.rows, 1), float32=sampled)
         propose(logits[:, 0])
 
     def next_() -> None:
         pos = (st.pos + st.k_now)[:, None].clamp(max=cache.slots - 1)  # d_{i-1}'s position
         ids = st.drafts.gather(1, (st.k_now - 1).expand(st.rows, 1))
-        propose(forward(rt, draft, cache, ids, pos, rows)[:, 0])
+        propose(forward(rt, draft, cache, ids, pos, rows, float32=sampled)[:, 0])
 
     return first, next_
 
@@ -124,7 +125,8 @@ def verify_body(rt: Runtime, main, cache: KVCache, st: SpecState, choice: Choice
     def body() -> None:
         pos = (st.pos[:, None] + offs).clamp(max=last)  # (B, k+1)
         ids = torch.cat([st.tok[:, None], st.drafts], dim=1)
-        p = distribution(forward(rt, main, cache, ids, pos, rows), choice, suppress)  # (B, k+1, vocab)
+        logits = forward(rt, main, cache, ids, pos, rows, float32=choice.do_sample)
+        p = distribution(logits, choice, suppress, fresh=True)  # (B, k+1, vocab)
         n, extra = accept(p, st, choice)
         commit(st, n, extra, lim, last)
 
