@@ -131,7 +131,7 @@ VARIANTS = {
     "partials-gate_up2": _partials(gate_up=2),
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
-    "tail-off": _switch("infercomp.fast.model", "DEFER_TAIL", False),
+    "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
 }
 
 

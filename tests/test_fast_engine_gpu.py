@@ -188,6 +188,23 @@ def test_top_p_kernels_keep_the_pytorch_search_set(sharpness):
             assert abs(mass - top_p) < 1e-5, (top_p, mass)
 
 
+def test_top_p_draw_picks_the_masked_argmax_on_the_gpu():
+    """The compiled draw pass at Qwen3's vocabulary and 32 rows: argmax of p / E over the kernels'
+    own kept set (top_p_keep), token for token, for 4 noise draws at each of 3 top-p values."""
+    import torch
+
+    from infercomp.fast import top_p_kernel
+
+    torch.manual_seed(12)
+    probs = (torch.randn(32, 151936, device="cuda") * 4).softmax(-1)
+    for top_p in (0.5, 0.9, 0.99):
+        keep = top_p_kernel.top_p_keep(probs, top_p)
+        for _ in range(4):
+            noise = torch.empty_like(probs).exponential_()
+            want = (probs * keep / noise).argmax(-1)
+            assert torch.equal(top_p_kernel.top_p_draw(probs, noise, top_p), want), top_p
+
+
 @pytest.mark.parametrize("programs", ["few", "many"])
 def test_bf16_fused_attention_block_matches_the_unfused_operations(programs, monkeypatch):
     """The fused attention block (norms, rotation, cache write, attention) compiled for the GPU in

@@ -239,8 +239,8 @@ def test_the_layer_traces_as_one_graph_for_every_kind(kind, prefill):
     torch._dynamo.reset()
     compiled = torch.compile(layer_forward, fullgraph=True, dynamic=False, backend="aot_eager")
     with torch.inference_mode():
-        want, _ = layer_forward(x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s)
-        got, _ = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s)
+        want = layer_forward(x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s)
+        got = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s)
     assert torch.equal(got, want)
     assert all(torch.equal(a, c) for a, c in zip(caches[0].tensors(), caches[1].tensors(), strict=True))
     written = caches[1].k[0][:, :, pos[0]]  # the new keys' slots hold codes, the others zeros

@@ -123,3 +123,13 @@ def test_the_top_p_passes_compile(pass_):
     assert hopper(top_p_kernel.mass_pass, signature, constants, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
     signature = {**pointers, "keep_ptr": "*i1", **scalars, **{name: "constexpr" for name in common}}
     assert hopper(top_p_kernel.keep_kernel, signature, common, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
+
+
+def test_the_top_p_draw_compiles():
+    """The draw pass after the search, at Qwen3's vocabulary of 38 chunks."""
+    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK)
+    pointers = dict(probs_ptr="*fp32", noise_ptr="*fp32", part_ptr="*fp32", thr_ptr="*i32")
+    outputs = dict(best_ptr="*fp32", index_ptr="*i32")
+    scalars = dict(vocab="i32", chunks="i32", top_p="fp32")
+    signature = {**pointers, **outputs, **scalars, **{name: "constexpr" for name in common}}
+    assert hopper(top_p_kernel.draw_kernel, signature, common, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT

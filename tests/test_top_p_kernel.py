@@ -67,3 +67,59 @@ def test_a_search_that_drops_a_pass_is_caught(monkeypatch):
     monkeypatch.setattr(top_p_kernel, "threshold_so_far_real", top_p_kernel.threshold_so_far, raising=False)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far", forgets_the_last_pass)
     assert not torch.equal(top_p_kernel.top_p_keep(probs, 0.9), sort_rule_keep(probs, 0.9))
+
+
+def eager_draw(probs: torch.Tensor, noise: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The eager rule the draw kernel replaces (fast.sampling._draw after the softmax)."""
+    return (probs * sampling.top_p_keep_eager(probs, top_p) / noise).argmax(-1)
+
+
+@pytest.mark.parametrize("seed, vocab", [(6, 300), (7, 4096), (8, 9000), (9, 12289)])
+def test_the_draw_kernel_picks_the_eager_rules_token(seed, vocab):
+    """Same probabilities and noise: the same token in every row, for 8 noise draws each; and the
+    top-p set matters (some of these draws differ from the draw over the whole vocabulary)."""
+    probs, top_p = random_rows(seed, vocab)
+    g = torch.Generator().manual_seed(seed)
+    differs = 0
+    for _ in range(8):
+        noise = torch.empty(probs.shape).exponential_(generator=g)
+        got = top_p_kernel.top_p_draw(probs, noise, top_p)
+        assert got.dtype == torch.long and got.shape == probs.shape[:-1]
+        assert torch.equal(got, eager_draw(probs, noise, top_p))
+        differs += int((got != (probs / noise).argmax(-1)).sum())
+    assert differs > 0 or top_p > 0.99
+
+
+@triton.jit
+def keeps_everything(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+    """A mutant of threshold_so_far for the draw: threshold 0, every token kept."""
+    return tl.zeros([1], dtype=tl.int32)
+
+
+def test_a_draw_that_ignores_the_threshold_is_caught(monkeypatch):
+    probs, _ = random_rows(10, 3000)
+    probs = (probs.log() * 0.3).softmax(-1)  # flatter: many tokens outside the top-p set
+    noise = torch.empty(probs.shape).exponential_(generator=torch.Generator().manual_seed(10))
+    want = eager_draw(probs, noise, 0.5)
+    assert torch.equal(top_p_kernel.top_p_draw(probs, noise, 0.5), want)
+    monkeypatch.setattr(top_p_kernel, "threshold_so_far", keeps_everything)
+    draws = [top_p_kernel.top_p_draw(probs, torch.empty(probs.shape).exponential_(), 0.5) for _ in range(4)]
+    kept = sampling.top_p_keep_eager(probs, 0.5)
+    assert any(not kept.gather(1, d[:, None]).all() for d in draws)  # a dropped token got drawn
+
+
+def test_choose_draws_through_the_kernel_where_it_serves(monkeypatch):
+    """choose() with top-p and no top-k takes the draw kernel, with model-dtype logits too; with
+    top-k it keeps the eager rule."""
+    calls = []
+    monkeypatch.setattr(sampling, "_DRAW", lambda p, e, t: calls.append(t) or top_p_kernel.top_p_draw(p, e, t))
+    logits = torch.randn(2, 700) * 3
+    c = sampling.Choice(do_sample=True, temperature=0.8, top_p=0.9)
+    torch.manual_seed(11)
+    got = sampling.choose(logits.bfloat16(), c, None)
+    torch.manual_seed(11)
+    noise = torch.empty(logits.shape).exponential_()
+    probs = (logits.bfloat16().float() / 0.8).softmax(-1)
+    assert torch.equal(got, eager_draw(probs, noise, 0.9)) and calls == [0.9]
+    sampling.choose(logits, sampling.Choice(do_sample=True, temperature=0.8, top_k=50, top_p=0.9), None)
+    assert calls == [0.9]

@@ -82,7 +82,7 @@ def prefill_body(rt: Runtime, model, cache: KVCache, state: RowState, ids: torch
 
     def body() -> None:
         last = (state.lens - 1)[:, None]
-        logits = forward(rt, model, cache, ids, pos, row_ids, last, prefill=True, float32=choice.do_sample)[:, 0]
+        logits = forward(rt, model, cache, ids, pos, row_ids, last, prefill=True, float32=False)[:, 0]
         state.count.zero_()
         state.done.zero_()
         state.pos.copy_(state.lens)
@@ -107,7 +107,7 @@ def decode_body(rt: Runtime, model, cache: KVCache, state: RowState, choice: Cho
     def body() -> None:
         pos = state.pos[:, None]
         ids = state.tok[:, None]
-        logits = forward(rt, model, cache, ids, pos, row_ids, visible=state.visible, float32=choice.do_sample)[:, 0]
+        logits = forward(rt, model, cache, ids, pos, row_ids, visible=state.visible, float32=False)[:, 0]
         advance(choose(logits, choice, suppress, fresh=True))  # logits (B, vocab)
 
     return body

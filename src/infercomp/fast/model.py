@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
-from infercomp.fast.products import project, project_parts
+from infercomp.fast.products import project
 from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
@@ -31,9 +31,6 @@ SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
 # softmax with its neighbours; 12 % faster per step on an H200 than PyTorch's fused attention,
 # which launches one cuDNN kernel of ~9 us per layer for a single query) or "sdpa". A knob.
 ATTENTION = os.environ.get("INFERCOMP_FAST_ATTENTION", "kernel")
-# Leave a layer's down product in float32 parts for the next layer to add (layer_forward's tail).
-# A knob, to measure what it buys against each layer adding its own.
-DEFER_TAIL = True
 
 
 class UnsupportedModel(ValueError):
@@ -244,14 +241,7 @@ def layer_forward(
     sin: torch.Tensor,
     mask: torch.Tensor | None,  # (B, 1, q * groups, S) True where a key may be attended; None: see attention
     shape: Shape,
-    tail: torch.Tensor | None = None,  # (S, B * q, hidden) float32: the previous layer's last term, see below
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One layer: (x, tail) -> (x, tail), the hidden state being x + tail's sum (tail None: x alone).
-
-    Where the down product runs in float32 parts (fast.products.PARTIALS), the layer returns them
-    unsummed as its tail: the next layer adds them to x in the kernel that also takes x's norm
-    (and the last layer's, in settle), one kernel a layer fewer than a residual add of its own."""
-    x = settle(x, tail)
+) -> torch.Tensor:
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
     # norms and residuals fused into the products (fast.gemv); a q|k|v bias keeps the plain path
@@ -273,22 +263,10 @@ def layer_forward(
     if one_row:
         x = gemv.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
         gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
-        return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU), None  # x + (silu(gate) * up) @ down.T
+        return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
     gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
-    h = F.silu(gate) * up
-    parts = project_parts("down", h, w.down) if DEFER_TAIL else None  # (S, B * q, hidden) float32
-    if parts is None:
-        return x + project("down", h, w.down), None
-    return x, parts
-
-
-def settle(x: torch.Tensor, tail: torch.Tensor | None) -> torch.Tensor:
-    """x (B, q, hidden) plus a layer's tail (S, B * q, hidden) float32 parts, summed and rounded
-    to x's dtype first, as fast.products.project rounds a product in parts."""
-    if tail is None:
-        return x
-    return x + tail.sum(0).to(x.dtype).view(x.shape)
+    return x + project("down", F.silu(gate) * up, w.down)
 
 
 def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None, shape: Shape) -> torch.Tensor:

@@ -33,11 +33,11 @@ def choice_of(kwargs: dict[str, Any], compiled: bool) -> Choice:
     and -profiles-2)."""
     if not kwargs.get("do_sample", False):
         return Choice(do_sample=False)
-    compiled = compiled and os.environ.get("INFERCOMP_FAST_COMPILE_SAMPLING", "0") == "1"
     return Choice(
         do_sample=True,
         temperature=float(kwargs.get("temperature", 1.0)),
         top_k=int(kwargs.get("top_k", 0) or 0),
         top_p=float(kwargs.get("top_p", 1.0)),
-        compiled=compiled,
+        compiled=compiled and os.environ.get("INFERCOMP_FAST_COMPILE_SAMPLING", "0") == "1",
+        steps_compiled=compiled,
     )

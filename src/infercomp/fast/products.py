@@ -91,23 +91,11 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         return packed.linear(x, weight) if bias is None else packed.linear(x, weight) + bias
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
-    parts = project_parts(name, x, weight, bias)
-    if parts is not None:
+    splits = PARTIALS.get(name, 1)
+    if splits > 1 and bias is None and _parts_serve(x, weight, splits):
+        parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
         return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
     return F.linear(x, weight, bias)
-
-
-def project_parts(
-    name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
-) -> torch.Tensor | None:
-    """x (..., in) @ weight.T as float32 partial sums (S, M, out), M the rows of x, where PARTIALS
-    takes this projection in parts here; else None."""
-    splits = PARTIALS.get(name, 1)
-    if isinstance(weight, PackedWeight) or name in CUBLAS_PROJECTIONS or bias is not None or splits < 2:
-        return None
-    if not _parts_serve(x, weight, splits):
-        return None
-    return partial_products(x.reshape(-1, x.shape[-1]), weight, splits)
 
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:

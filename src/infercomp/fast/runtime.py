@@ -26,7 +26,7 @@ import torch
 
 from infercomp.fast import gemv, products
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm, settle
+from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -198,13 +198,12 @@ def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: s
     cos, sin = rt.glue(rope_at)(pos, *model.rope_tables(cache.slots))
     x = embed_rows(model.embed, ids)  # (B, q, hidden)
     cache.begin(written)
-    tail = None  # the layer's last term, added by the next layer (model.layer_forward)
     for i, w in enumerate(model.layers):
         cache.before(i)
-        x, tail = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape, tail)
+        x = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
         cache.after(i)
     cache.end()
-    return rt.glue(settle)(x, tail)
+    return x
 
 
 def rope_at(pos: torch.Tensor, cos_t: torch.Tensor, sin_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

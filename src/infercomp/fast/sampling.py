@@ -38,6 +38,7 @@ class Choice:
     top_k: int = 0
     top_p: float = 1.0
     compiled: bool = False  # warp and draw as compiled functions (CUDA)
+    steps_compiled: bool = False  # the steps are compiled: the softmax before a top-p draw is too
 
 
 def suppress(logits: torch.Tensor, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:
@@ -57,8 +58,9 @@ def warp(logits: torch.Tensor, c: Choice) -> torch.Tensor:
 
 
 def _warp(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, normalize: bool) -> torch.Tensor:
-    """warp(), with the final renormalisation optional: a draw by argmax(p / E) does not need it."""
-    logits = logits / temperature
+    """warp(), with the final renormalisation optional: a draw by argmax(p / E) does not need it.
+    Logits in the model dtype are taken to float32 first (exactly), as the head's float32 copy was."""
+    logits = logits.float() / temperature
     if top_k and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -143,14 +145,42 @@ def sample(probs: torch.Tensor) -> torch.Tensor:
 
 
 def choose(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:
-    """Greedy argmax or a sample, per row. logits (..., vocab), in any float dtype when greedy (the
-    argmax of bf16 logits is that of their exact float32 copies) -> token ids (...).
-    fresh: see suppress."""
+    """Greedy argmax or a sample, per row. logits (..., vocab) in float32 or the model dtype (the
+    argmax of bf16 logits is that of their exact float32 copies; sampling takes them to float32
+    first) -> token ids (...). fresh: see suppress."""
     logits = suppress(logits, eos, fresh)
     if not c.do_sample:
         return logits.argmax(-1)
-    noise = torch.empty_like(logits).exponential_()
+    noise = torch.empty(logits.shape, dtype=torch.float32, device=logits.device).exponential_()
+    draw = _top_p_draw(logits, c)
+    if draw is not None:
+        probs = _maybe_compiled(_probabilities, c.steps_compiled)(logits, c.temperature)
+        return draw(probs, noise, c.top_p)
     return _maybe_compiled(_draw, c.compiled)(logits, noise, c.temperature, c.top_k, c.top_p)
+
+
+def _probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(logits / T) in float32, as _warp computes it without top-k."""
+    return (logits.float() / temperature).softmax(-1)
+
+
+_DRAW = None
+
+
+def _top_p_draw(logits: torch.Tensor, c: Choice):
+    """fast/top_p_kernel.py's top_p_draw where it serves this choice (top-p without top-k, the
+    warp not compiled whole, the kernels available for this device), else None. It replaces the
+    mask, the product, the quotient and the argmax of _draw by one pass and a small argmax:
+    Qwen3-4B at 32 rows on an H100 spent about 0.1 ms a step on those (call-4 of
+    docs/measurements/2026-11-28-h100-partials)."""
+    global _DRAW
+    if c.top_k or c.top_p >= 1.0 or c.compiled or _top_p_kernel() is None:
+        return None
+    if not (logits.is_cuda or (TOP_P_ON_CPU and os.environ.get("TRITON_INTERPRET") == "1")):
+        return None
+    if _DRAW is None:
+        _DRAW = kernel_or_false("infercomp.fast.top_p_kernel", "top_p_draw")
+    return _DRAW or None
 
 
 def distribution(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None, fresh: bool = False) -> torch.Tensor:

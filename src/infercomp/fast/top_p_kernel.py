@@ -80,16 +80,68 @@ def keep_kernel(probs_ptr, part_ptr, thr_ptr, keep_ptr, vocab, chunks, top_p,
         tl.store(keep_ptr + at, bits >= threshold, mask=ok)
 
 
+@triton.jit
+def draw_kernel(probs_ptr, noise_ptr, part_ptr, thr_ptr, best_ptr, index_ptr, vocab, chunks, top_p,
+                CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """Per (row, chunk): the largest p / E over the chunk's kept tokens and its first index, the
+    exponential trick's argmax restricted to the top-p set. Dropped tokens score -1, below every
+    kept one (p / E >= 0); each lane keeps its first maximum, the lanes' tie goes to the smallest
+    index, as torch.argmax picks the first."""
+    row, chunk = tl.program_id(0), tl.program_id(1)
+    threshold = threshold_so_far(part_ptr, thr_ptr, row, chunk, chunks, top_p, 8, CHUNKS_P2)
+    best = tl.full([BLOCK], -1.0, dtype=tl.float32)
+    best_at = tl.zeros([BLOCK], dtype=tl.int32)
+    for start in range(chunk * CHUNK, tl.minimum(chunk * CHUNK + CHUNK, vocab), BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        ok = cols < vocab
+        at = row.to(tl.int64) * vocab + cols
+        p = tl.load(probs_ptr + at, mask=ok, other=0.0)
+        e = tl.load(noise_ptr + at, mask=ok, other=1.0)
+        kept = ok & (p.to(tl.int32, bitcast=True) >= threshold)
+        score = tl.where(kept, tl.div_rn(p, e), -1.0)  # rounded as PyTorch's division rounds
+        take = score > best
+        best = tl.where(take, score, best)
+        best_at = tl.where(take, cols, best_at)
+    top = tl.max(best, axis=0)
+    first = tl.min(tl.where(best == top, best_at, vocab), axis=0)
+    tl.store(best_ptr + row * chunks + chunk, top)
+    tl.store(index_ptr + row * chunks + chunk, first)
+
+
+def _search(flat: torch.Tensor, top_p: float):
+    """The 8 passes over flat (rows, vocab) float32 probabilities: (part, thr, launch settings)."""
+    rows, vocab = flat.shape
+    chunks = triton.cdiv(vocab, CHUNK)
+    part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=flat.device)
+    thr = torch.empty(rows, 8, dtype=torch.int32, device=flat.device)  # see threshold_so_far (1..7 used)
+    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, num_warps=WARPS)
+    for i, (shift, width) in enumerate(PASSES):
+        mass_pass[(rows, chunks)](flat, part, thr, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
+    return part, thr, common
+
+
 def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """probs (..., vocab) float32 -> bool (..., vocab): 9 launches, no host synchronisation."""
     vocab = probs.shape[-1]
     flat = probs.reshape(-1, vocab).contiguous()
-    rows, chunks = flat.shape[0], triton.cdiv(vocab, CHUNK)
-    part = torch.empty(rows, 8, chunks, 16, dtype=torch.float32, device=probs.device)
-    thr = torch.empty(rows, 8, dtype=torch.int32, device=probs.device)  # see threshold_so_far (1..7 used)
-    common = dict(CHUNK=CHUNK, CHUNKS_P2=triton.next_power_of_2(chunks), BLOCK=BLOCK, num_warps=WARPS)
-    for i, (shift, width) in enumerate(PASSES):
-        mass_pass[(rows, chunks)](flat, part, thr, vocab, chunks, top_p, PASS=i, SHIFT=shift, WIDTH=width, **common)
+    part, thr, common = _search(flat, top_p)
+    rows, chunks = part.shape[0], part.shape[2]
     keep = torch.empty(rows, vocab, dtype=torch.bool, device=probs.device)
     keep_kernel[(rows, chunks)](flat, part, thr, keep, vocab, chunks, top_p, **common)
     return keep.view(probs.shape)
+
+
+def top_p_draw(probs: torch.Tensor, noise: torch.Tensor, top_p: float) -> torch.Tensor:
+    """argmax(probs * top_p_keep(probs, top_p) / noise) over the last dimension, without the mask,
+    the product and the quotient as tensors of their own: probs and noise (..., vocab) float32 ->
+    token ids (...). The 8 passes, one draw pass, then the argmax over the chunks' winners."""
+    vocab = probs.shape[-1]
+    flat = probs.reshape(-1, vocab).contiguous()
+    part, thr, common = _search(flat, top_p)
+    rows, chunks = part.shape[0], part.shape[2]
+    best = torch.empty(rows, chunks, dtype=torch.float32, device=probs.device)
+    index = torch.empty(rows, chunks, dtype=torch.int32, device=probs.device)
+    noise = noise.reshape(-1, vocab).contiguous()
+    draw_kernel[(rows, chunks)](flat, noise, part, thr, best, index, vocab, chunks, top_p, **common)
+    winner = best.argmax(-1, keepdim=True)  # the first chunk holding the maximum: (rows, 1)
+    return index.gather(1, winner)[:, 0].long().view(probs.shape[:-1])
