@@ -88,7 +88,8 @@ def main() -> None:
         read = rows * KV_HEADS * length * HD * 2 * 2  # keys and values, bf16
         for slots, warps, stages in itertools.product((32, 64, 128), (2, 4, 8), (None, 1, 2, 4)):
             ak.BLOCK_S = ak.MANY_PROGRAMS_SLOTS = slots
-            ak.WARPS, ak.STAGES = warps, stages
+            ak.WARPS = ak.MANY_PROGRAMS_WARPS = warps
+            ak.STAGES = stages
             try:
                 samples = time_setting(args)
             except Exception as e:  # a setting that does not fit (shared memory) is reported, not fatal

@@ -119,6 +119,8 @@ VARIANTS = {
     "attend-warps-8": _switch("infercomp.fast.attend_kernel", "WARPS", 8),
     "attend-many-128": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 128),
     "attend-many-32": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 32),
+    "attend-many-64": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_SLOTS", 64),
+    "attend-many-warps-4": _switch("infercomp.fast.attend_kernel", "MANY_PROGRAMS_WARPS", 4),
     "attend-stages-1": _switch("infercomp.fast.attend_kernel", "STAGES", 1),
     "attend-stages-2": _switch("infercomp.fast.attend_kernel", "STAGES", 2),
     "attend-stages-4": _switch("infercomp.fast.attend_kernel", "STAGES", 4),

@@ -72,6 +72,18 @@ def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
     assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_the_fused_attention_fits_where_programs_outnumber_the_sms(dtype):
+    """The many-programs setting (MANY_PROGRAMS_SLOTS a step, MANY_PROGRAMS_WARPS) at hd 128."""
+    t = NAMES[dtype]
+    many = torch.empty(0, dtype=dtype)
+    slots = max(16, attend_kernel.MANY_PROGRAMS_SLOTS * 2 // many.element_size())
+    constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=slots, F32=dtype == torch.float32, PDL=True, NORM=True)
+    meta = hopper(attend_kernel.fresh_kernel, fresh_signature(t, constants), constants,
+                  warps=attend_kernel.MANY_PROGRAMS_WARPS)  # fmt: skip
+    assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
+
+
 def test_the_shared_memory_check_can_fail():
     """The check above catches a block that does not fit: 128 float32 slots at hd 128."""
     constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=128, NORM=True, F32=True, PDL=True)

@@ -38,14 +38,19 @@ from infercomp.fast.gemv_kernel import await_inputs
 # values at hd 128 need 278 KB of shared memory, more than an H100's 227 KB;
 # tests/test_kernels_fit_hopper.py compiles every case for sm_90 and checks).
 BLOCK_S = 128
-# Slots per step when the programs (rows x kv heads) outnumber the SMs: at 128 the bf16 kernel
-# takes all 255 registers a thread and spills 568 bytes to local memory, at 64 it takes 234 and
-# spills nothing (Triton's ptxas for sm_90, docs/measurements/2026-11-28-h100-partials/
-# ptxas-fresh-kernel.txt). Qwen3-4B at 32 rows (256 programs) on one H100, one process each
-# (same folder): the attention 17.7 us a layer at 128 slots, 13.5 at 64 (call-1); the step
-# 4.281 ms at 128, 4.200 at 64 (call-2, both with the values' load moved up, which was not kept:
-# this order measured 4.209). Batch 1 (8 programs) keeps 128.
-MANY_PROGRAMS_SLOTS = 64
+# Slots a step and warps a program when the programs (rows x kv heads) outnumber the SMs. At 128
+# slots the bf16 kernel took all 255 registers a thread and spilled 568 bytes (Triton's ptxas for
+# sm_90, docs/measurements/2026-11-28-h100-partials/ptxas-fresh-kernel.txt); Qwen3-4B at 32 rows
+# (256 programs) on one H100: the step 4.281 ms at 128 slots, 4.200 at 64 (that folder, call-2).
+# The kernel alone at Qwen3-4B's shapes (benchmarks/attend_bench.py, 36 launches a graph, keys and
+# values from memory; docs/measurements/2026-11-28-h100-draw, call-1): at 32 rows 9.97 / 12.78 us
+# a launch over 96 / 160 cached slots with 64 slots and 4 warps, 8.66 / 11.63 with 32 slots and
+# 2 warps; the step (call-2, one process) 4.264 -> 4.241 ms greedy, 4.606 -> 4.580 nucleus.
+# Nsight Compute on the 64-slot kernel: DRAM at 39 % of its peak, 1.9 programs an SM, 0.26
+# eligible warps a scheduler: latency-bound, so shorter steps of fewer warps serve it better.
+# Batch 1 (8 programs) keeps BLOCK_S and WARPS.
+MANY_PROGRAMS_SLOTS = 32
+MANY_PROGRAMS_WARPS = 2
 WARPS = 4  # per program
 STAGES = None  # software-pipelining stages of the slot loop; None: Triton's default (3 on CUDA). A knob.
 
@@ -199,9 +204,13 @@ def _sm_count(device: torch.device) -> int:
 def slots_per_step(x, hd: int, programs: int = 1) -> int:
     """BLOCK_S for 2-byte dtypes and heads of at most 128 (MANY_PROGRAMS_SLOTS where the programs
     outnumber the SMs), fewer for wider elements or heads (see BLOCK_S)."""
-    many = x.is_cuda and programs > _sm_count(x.device)
-    slots = MANY_PROGRAMS_SLOTS if many else BLOCK_S
+    slots = MANY_PROGRAMS_SLOTS if _many(x, programs) else BLOCK_S
     return max(16, slots * 2 // x.element_size() * 128 // max(hd, 128))
+
+
+def _many(x, programs: int) -> bool:
+    """Whether a launch of `programs` programs over CUDA tensors x outnumbers the SMs."""
+    return x.is_cuda and programs > _sm_count(x.device)
 
 
 def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
@@ -209,7 +218,8 @@ def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
     gp = max(16, triton.next_power_of_2(groups))  # the group padded to the tensor cores' 16 rows
     stages = {} if STAGES is None else {"num_stages": STAGES}
     return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd, programs), F32=x.dtype == torch.float32,
-                PDL=pdl, launch_pdl=pdl, num_warps=WARPS, **stages)  # fmt: skip
+                PDL=pdl, launch_pdl=pdl, num_warps=MANY_PROGRAMS_WARPS if _many(x, programs) else WARPS,
+                **stages)  # fmt: skip
 
 
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
