@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 1 (docs/measurements/2026-11-28-h100-draw/call-1): the tail it measured lost and was removed, with its tail-off variant.
 # The attention kernel's launch settings alone, Nsight Compute on it, and the batch-32 step with the
 # down product's parts left to the next layer; one H100, one call of at most 8 min 30 s.
 #   OUT=dir bash benchmarks/sessions/gpu_session_tail.sh

@@ -27,10 +27,11 @@ def unsupported_reason(kwargs: dict[str, Any]) -> str | None:
 def choice_of(kwargs: dict[str, Any], compiled: bool) -> Choice:
     """The device-side choice of these settings; `compiled`: the steps run compiled.
 
-    The warping and draw stay eager unless INFERCOMP_FAST_COMPILE_SAMPLING=1: compiled into one
-    function they cost more, not less (nucleus over greedy at 32 rows, two H100 sessions: +0.62
-    ms of device time per step compiled, +0.43 ms eager; docs/measurements/2026-11-27-h100-gemv
-    and -profiles-2)."""
+    The warping and draw are not compiled whole unless INFERCOMP_FAST_COMPILE_SAMPLING=1: compiled
+    into one function they cost more, not less (nucleus over greedy at 32 rows, two H100 sessions:
+    +0.62 ms of device time per step compiled, +0.43 ms eager; docs/measurements/2026-11-27-h100-gemv
+    and -profiles-2). Compiled steps compile only the softmax before a top-p draw
+    (`steps_compiled`; fast.sampling.choose)."""
     if not kwargs.get("do_sample", False):
         return Choice(do_sample=False)
     return Choice(
