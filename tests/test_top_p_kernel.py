@@ -103,9 +103,22 @@ def test_a_draw_that_ignores_the_threshold_is_caught(monkeypatch):
     want = eager_draw(probs, noise, 0.5)
     assert torch.equal(top_p_kernel.top_p_draw(probs, noise, 0.5), want)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far", keeps_everything)
-    draws = [top_p_kernel.top_p_draw(probs, torch.empty(probs.shape).exponential_(), 0.5) for _ in range(4)]
+    g = torch.Generator().manual_seed(11)
+    draws = [top_p_kernel.top_p_draw(probs, torch.empty(probs.shape).exponential_(generator=g), 0.5) for _ in range(4)]
     kept = sampling.top_p_keep_eager(probs, 0.5)
     assert any(not kept.gather(1, d[:, None]).all() for d in draws)  # a dropped token got drawn
+
+
+def test_ties_go_to_the_first_index_within_and_across_chunks():
+    """Equal scores everywhere: the first kept token wins, as torch.argmax picks the first maximum
+    (a lane keeping its last maximum, or the chunks' argmax taking the last chunk, would not)."""
+    vocab = 9000  # three chunks of CHUNK = 4096
+    flat = torch.full((1, vocab), 1 / vocab)
+    later = torch.zeros(1, vocab)
+    later[0, 4096:] = 1 / (vocab - 4096)  # kept tokens only in the second and third chunks
+    probs, ones = torch.cat([flat, later]), torch.ones(2, vocab)
+    assert top_p_kernel.top_p_draw(probs, ones, 0.5).tolist() == [0, 4096]
+    assert eager_draw(probs, ones, 0.5).tolist() == [0, 4096]
 
 
 def test_choose_draws_through_the_kernel_where_it_serves(monkeypatch):
@@ -122,4 +135,10 @@ def test_choose_draws_through_the_kernel_where_it_serves(monkeypatch):
     probs = (logits.bfloat16().float() / 0.8).softmax(-1)
     assert torch.equal(got, eager_draw(probs, noise, 0.9)) and calls == [0.9]
     sampling.choose(logits, sampling.Choice(do_sample=True, temperature=0.8, top_k=50, top_p=0.9), None)
-    assert calls == [0.9]
+    assert calls == [0.9]  # top-k: the eager rule
+    monkeypatch.setattr(sampling, "_maybe_compiled", lambda fn, compiled: fn)  # no compiler needed here
+    sampling.choose(logits, sampling.Choice(do_sample=True, top_p=0.9, compiled=True), None)
+    assert calls == [0.9]  # the warp compiled whole: its own rule
+    monkeypatch.setenv("INFERCOMP_FAST_TOP_P", "eager")
+    sampling.choose(logits, c, None)
+    assert calls == [0.9]  # the top-p kernels turned off: the eager rule

@@ -45,14 +45,18 @@ BLOCK_S = 128
 # The kernel alone at Qwen3-4B's shapes (benchmarks/attend_bench.py, 36 launches a graph, keys and
 # values from memory; docs/measurements/2026-11-28-h100-draw, call-1): at 32 rows 9.97 / 12.78 us
 # a launch over 96 / 160 cached slots with 64 slots and 4 warps, 8.66 / 11.63 with 32 slots and
-# 2 warps; the step (call-2, one process) 4.264 -> 4.241 ms greedy, 4.606 -> 4.580 nucleus.
-# Nsight Compute on the 64-slot kernel: DRAM at 39 % of its peak, 1.9 programs an SM, 0.26
-# eligible warps a scheduler: latency-bound, so shorter steps of fewer warps serve it better.
-# Batch 1 (8 programs) keeps BLOCK_S and WARPS.
+# 2 warps; the step, one process each, 4.263 -> 4.241 ms (call-2) and 4.249 -> 4.213 (call-3):
+# each under the 1.1 % noise of one process, the same direction on two machines. Nsight Compute
+# on the 64-slot kernel: DRAM at 39 % of its peak, 1.9 programs an SM, 0.26 eligible warps a
+# scheduler, stalls mostly on memory latency (the new setting was not profiled). Measured for
+# bf16 fresh_kernel only; attend_kernel and float32 take the same setting unmeasured. Batch 1
+# (8 programs) keeps BLOCK_S and WARPS.
 MANY_PROGRAMS_SLOTS = 32
 MANY_PROGRAMS_WARPS = 2
 WARPS = 4  # per program
-STAGES = None  # software-pipelining stages of the slot loop; None: Triton's default (3 on CUDA). A knob.
+# Software-pipelining stages of the slot loop; None: Triton's default (3 on CUDA). For
+# benchmarks/attend_bench.py and the profiler's variants: 1 and 2 measured no better.
+STAGES = None
 
 
 @triton.jit

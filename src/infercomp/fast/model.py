@@ -207,13 +207,13 @@ _compiled_product = None
 
 
 def head_logits(head, x: torch.Tensor, compiled: bool, float32: bool = True) -> torch.Tensor:
-    """The LM head: x (B, n, hidden) -> logits (B, n, vocab), float32 unless `float32` is False
-    (then a plain tensor head's logits stay in the model dtype: a greedy step needs only their
-    argmax, and the float32 copy of 32 x 151,936 logits is a 13.5 us kernel a step on an H100).
-    An int8 QuantTable's product
-    runs infercomp's int8 kernel for one row (fast.packed: the table is codes and row scales,
-    its int8 format), else is compiled where the layers are (`compiled`), so the codes' cast fuses
-    into it; a plain tensor head stays one cuBLAS call."""
+    """The LM head: x (B, n, hidden) -> logits (B, n, vocab), float32 unless `float32` is False:
+    then a plain tensor head's logits stay in the model dtype (a greedy step needs only their
+    argmax, sampling takes them to float32 itself, and the float32 copy of 32 x 151,936 logits
+    is a 13.5 us kernel a step on an H100). An int8 QuantTable's product runs infercomp's int8
+    kernel for one row (fast.packed: the table is codes and row scales, its int8 format), else
+    is compiled where the layers are (`compiled`), so the codes' cast fuses into it; a plain
+    tensor head stays one cuBLAS call."""
     global _compiled_product
     if not is_table(head):
         logits = F.linear(x, head)

@@ -28,7 +28,7 @@ def choice_of(kwargs: dict[str, Any], compiled: bool) -> Choice:
     """The device-side choice of these settings; `compiled`: the steps run compiled.
 
     The warping and draw are not compiled whole unless INFERCOMP_FAST_COMPILE_SAMPLING=1: compiled
-    into one function they cost more, not less (nucleus over greedy at 32 rows, two H100 sessions:
+    into one function they cost more, not less (nucleus over greedy at 32 rows, two H100 machines:
     +0.62 ms of device time per step compiled, +0.43 ms eager; docs/measurements/2026-11-27-h100-gemv
     and -profiles-2). Compiled steps compile only the softmax before a top-p draw
     (`steps_compiled`; fast.sampling.choose)."""

@@ -165,7 +165,7 @@ def forward(
     out_index: torch.Tensor | None = None,  # (B, n) which of the q positions need logits; None: all
     visible: int | None = None,  # slots attention reads (all when None); only outside captured steps
     prefill: bool = False,  # pos is 0..q-1 in every row (a prompt read from slot 0)
-    float32: bool = True,  # False: a plain head's logits in the model dtype (greedy: see head_logits)
+    float32: bool = True,  # False: a plain head's logits in the model dtype (see head_logits)
 ) -> torch.Tensor:
     """The model's logits (B, n, vocab), float32 unless told otherwise, for the selected positions
     of a (B, q) block.

@@ -6,7 +6,9 @@ Pass i (8 passes, 4 bits each except the last): one program per (row, chunk of C
 first rebuilds the threshold's higher bits: those of passes before i-1 as the previous pass
 stored them, and pass i-1's digit from its partial masses (every program sums them in the same
 order, so all agree and the result does not depend on timing); then it stores its chunk's mass at
-or above each of the 16 candidates. `keep` rebuilds the whole threshold and writes the mask.
+or above each of the 16 candidates. `keep` rebuilds the whole threshold and writes the mask;
+`draw` rebuilds it and picks, per chunk, the kept token of largest p / E (a sampled token without
+the mask, see top_p_draw).
 Probabilities are non-negative float32, so their bits as int32 order like the values.
 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU.
@@ -83,7 +85,8 @@ def keep_kernel(probs_ptr, part_ptr, thr_ptr, keep_ptr, vocab, chunks, top_p,
 @triton.jit
 def draw_kernel(probs_ptr, noise_ptr, part_ptr, thr_ptr, best_ptr, index_ptr, vocab, chunks, top_p,
                 CHUNK: tl.constexpr, CHUNKS_P2: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    """Per (row, chunk): the largest p / E over the chunk's kept tokens and its first index, the
+    """Per (row, chunk): the largest p / E over the chunk's kept tokens and its first index, into
+    best (rows, chunks) float32 and index (rows, chunks) int32; the
     exponential trick's argmax restricted to the top-p set. Dropped tokens score -1, below every
     kept one (p / E >= 0); each lane keeps its first maximum, the lanes' tie goes to the smallest
     index, as torch.argmax picks the first."""
