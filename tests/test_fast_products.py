@@ -129,3 +129,39 @@ def test_partial_products_on_the_gpu_match_the_product():
     want = x.double() @ w.double().T
     assert (parts.sum(0).double() - want).abs().max().item() <= 1e-4 * want.abs().max().item()
     _close(parts.sum(0).to(torch.bfloat16), F.linear(x, w), torch.bfloat16)
+
+
+def test_per_projection_settings_parse_and_warn_about_malformed_entries():
+    assert products._per_projection("o:4,down:2") == {"o": 4, "down": 2}
+    with pytest.warns(UserWarning) as caught:
+        got = products._per_projection("gate_up:64,lm_head:64,qkv:x", "INFERCOMP_FAST_PAD_ROWS")
+    assert got == {"gate_up": 64}
+    assert [str(w.message).split(" (")[0] for w in caught] == [
+        "INFERCOMP_FAST_PAD_ROWS: 'lm_head:64' ignored",
+        "INFERCOMP_FAST_PAD_ROWS: 'qkv:x' ignored",
+    ]
+    assert products.PAD_ROWS == {}  # padding is an experiment: off unless asked for
+
+
+def test_padded_rows_give_the_unpadded_product(taken, monkeypatch):
+    """A compiled product whose rows are padded to PAD_ROWS: the same values as the plain
+    product, taken only for fewer rows than asked and only where the parts would be (compiled,
+    on a listed device); a projection in parts stays in parts."""
+    torch.manual_seed(6)
+    w, bias = torch.randn(48, 256, dtype=torch.bfloat16), torch.randn(48, dtype=torch.bfloat16)
+    padded = []
+    real = products.padded_linear
+    monkeypatch.setattr(products, "padded_linear", lambda *a: padded.append(a[3]) or real(*a))
+    monkeypatch.setattr(products, "PAD_ROWS", {"gate_up": 64, "o": 64})
+    for rows in (2, 32, 64):
+        x = torch.randn(rows, 256, dtype=torch.bfloat16)
+        _close(compiled_project("gate_up")(x, w), F.linear(x, w), torch.bfloat16)
+    assert padded == [64, 64]  # 64 rows need no padding
+    x = torch.randn(2, 3, 256, dtype=torch.bfloat16)
+    got = torch.compile(lambda x: products.project("gate_up", x, w, bias), backend="aot_eager", fullgraph=True)(x)
+    _close(got, F.linear(x, w, bias), torch.bfloat16)
+    assert got.shape == (2, 3, 48) and padded == [64, 64, 64]
+    compiled_project("o")(torch.randn(8, 256, dtype=torch.bfloat16), w)
+    assert padded == [64, 64, 64] and taken[-1] == (8, 256, 4)  # o is in parts (PARTIALS)
+    assert torch.equal(products.project("gate_up", x, w), F.linear(x, w))  # eager: plain
+    assert padded == [64, 64, 64]

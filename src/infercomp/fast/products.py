@@ -25,16 +25,16 @@ CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLA
 NAMES = ("qkv", "o", "gate_up", "down")
 
 
-def _partials(spec: str) -> dict[str, int]:
+def _per_projection(spec: str, variable: str = "INFERCOMP_FAST_PARTIALS") -> dict[str, int]:
     """Parse "o:4,down:4" into {"o": 4, "down": 4}; a malformed entry is left out with a warning."""
     out = {}
     for part in filter(None, spec.split(",")):
-        name, _, splits = part.partition(":")
-        if name in NAMES and splits.isdigit() and int(splits) >= 1:
-            out[name] = int(splits)
+        name, _, count = part.partition(":")
+        if name in NAMES and count.isdigit() and int(count) >= 1:
+            out[name] = int(count)
         else:
             warnings.warn(
-                f"INFERCOMP_FAST_PARTIALS: {part!r} ignored (expected name:S, name from {', '.join(NAMES)})",
+                f"{variable}: {part!r} ignored (expected name:N, name from {', '.join(NAMES)})",
                 stacklevel=2,
             )
     return out
@@ -53,9 +53,17 @@ def _partials(spec: str) -> dict[str, int]:
 # short prefill; a long prefill's thousands of rows would make the float32 parts larger than the
 # weight, and cuBLAS does not split such products) on the devices in PARTIALS_DEVICES (on CPU
 # the parts would be float32 copies of the weights).
-PARTIALS = _partials(os.environ.get("INFERCOMP_FAST_PARTIALS", "o:4,down:4"))
+PARTIALS = _per_projection(os.environ.get("INFERCOMP_FAST_PARTIALS", "o:4,down:4"))
 PARTIALS_ROWS = range(2, 65)
 PARTIALS_DEVICES = frozenset({"cuda"})
+
+# Rows a projection's input is padded to (with zero rows) before its product, "name:R,...": an
+# experiment, off by default and not yet measured in the engine. Alone, at Qwen3-4B's shapes on
+# an H100 (benchmarks/gemm_bench.py, docs/measurements/2026-11-28-h100-draw, call-4), cuBLAS read
+# gate|up in 40.46 us at 64 rows against 42.74 at 32, by the kernel its heuristics pick for each.
+# Taken where the parts are (compiled products of PARTIALS_ROWS rows on PARTIALS_DEVICES, 2-byte
+# plain weights), for fewer rows than R, and not for a projection in parts.
+PAD_ROWS = _per_projection(os.environ.get("INFERCOMP_FAST_PAD_ROWS", ""), "INFERCOMP_FAST_PAD_ROWS")
 
 
 @torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
@@ -95,7 +103,18 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if splits > 1 and bias is None and _parts_serve(x, weight, splits):
         parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
         return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
+    pad = PAD_ROWS.get(name, 0)
+    if pad and _parts_serve(x, weight, 1) and x.numel() // x.shape[-1] < pad:
+        return padded_linear(x, weight, bias, pad)
     return F.linear(x, weight, bias)
+
+
+def padded_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> torch.Tensor:
+    """x (..., in) @ weight.T (+ bias) with x's M rows padded by zero rows to `rows` first (the
+    compiler writes the padding where it writes x); the product's first M rows: (..., out)."""
+    flat = x.reshape(-1, x.shape[-1])  # (M, in)
+    y = F.linear(F.pad(flat, (0, 0, 0, rows - flat.shape[0])), weight, bias)  # (rows, out)
+    return y[: flat.shape[0]].view(*x.shape[:-1], weight.shape[0])
 
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:
