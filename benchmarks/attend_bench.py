@@ -20,8 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from gemv_splits import graph_us  # noqa: E402
 
 from infercomp.fast import attend_kernel as ak  # noqa: E402
 
@@ -52,21 +54,7 @@ def time_setting(args) -> list[float]:
     """Microseconds per launch, one sample per replay of the 36-launch graph."""
     for _ in range(2):
         run_layers(args)  # compile and warm
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        run_layers(args)
-    graph.replay()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(REPEATS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1000 / LAYERS)
-    return samples
+    return [us / LAYERS for us in graph_us([lambda: run_layers(args)], REPEATS)]
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ fast.products.partial_products).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -21,9 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from gemv_splits import graph_us  # noqa: E402
 
 from infercomp.fast.products import partial_products  # noqa: E402
 
@@ -43,25 +46,11 @@ def formulations():
 
 def time_products(fn, xs, weights) -> list[float]:
     """Microseconds per product over REPEATS replays of one graph of len(weights) products."""
+    calls = [functools.partial(fn, x, w) for x, w in zip(xs, weights, strict=True)]
     for _ in range(2):
-        for x, w in zip(xs, weights, strict=True):
-            fn(x, w)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for x, w in zip(xs, weights, strict=True):
-            fn(x, w)
-    graph.replay()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(REPEATS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1000 / len(weights))
-    return samples
+        for call in calls:
+            call()
+    return graph_us(calls, REPEATS)
 
 
 def main() -> None:

@@ -76,13 +76,16 @@ def time_us(calls) -> list[float]:
 
 
 def graph_us(calls, replays: int) -> list[float]:
-    """The calls (compiled and warmed up already) captured in one CUDA graph, replayed `replays`
-    times: microseconds per call, one sample per replay, by CUDA events."""
+    """The calls (compiled and warmed up already) captured in one CUDA graph, replayed once
+    untimed (the first launch of a graph uploads it), then `replays` times: microseconds per
+    call, one sample per replay, by CUDA events."""
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         for fn in calls:
             fn()
+    graph.replay()
+    torch.cuda.synchronize()
     samples = []
     for _ in range(replays):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -118,7 +118,8 @@ def padded_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:
-    """Whether x (..., in) @ weight.T is taken in `splits` float32 parts (see PARTIALS)."""
+    """Whether x (..., in) @ weight.T may be taken in `splits` float32 parts (see PARTIALS); with
+    splits 1, whether it may be padded (see PAD_ROWS): the same conditions serve both."""
     if not torch.compiler.is_compiling():
         return False
     rows = x.numel() // x.shape[-1]

@@ -162,8 +162,8 @@ def choose(logits: torch.Tensor, c: Choice, eos: torch.Tensor | None, fresh: boo
 
 
 def _probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(logits / T) in float32, as _warp computes it without top-k."""
-    return (logits.float() / temperature).softmax(-1)
+    """softmax(logits / T) in float32: _warp without top-k and top-p (the draw applies top-p)."""
+    return _warp(logits, temperature, 0, 1.0, False)
 
 
 _DRAW = None
