@@ -8,7 +8,9 @@ after a warm-up; CUDA events over REPEATS replays give microseconds per product 
 DIR/gemm_bench.jsonl) and the weight bytes per second they imply. Formulations: F.linear at 32,
 48 and 64 rows (whether padding the rows would steer cuBLAS to better tiles), the weight times the
 rows' transpose, and float32 parts over 2 and 4 slices of the inner dimension (one batched call,
-fast.products.partial_products).
+fast.products.partial_products), and infercomp's own Triton product (fast/rows_kernel.py) over a grid of
+block sizes, pipelining stages and column splits (TRITON below), each checked against F.linear
+before it is timed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from gemv_splits import graph_us  # noqa: E402
 
+from infercomp.fast import rows_kernel  # noqa: E402
 from infercomp.fast.products import partial_products  # noqa: E402
 
 SHAPES = {"qkv": (6144, 2560), "o": (2560, 4096), "gate_up": (19456, 2560), "down": (2560, 9728)}  # (out, in)
@@ -35,13 +38,44 @@ BYTES = 400e6
 REPEATS = 10
 
 
-def formulations():
+# Column splits tried per projection: enough programs for 132 SMs at 64-row blocks (o and down
+# have 2,560 rows: 40 blocks), and no more parts than the float32 sums can afford.
+SPLITS = {"qkv": (1, 2, 4), "o": (2, 4, 8), "gate_up": (1, 2), "down": (2, 4, 8)}
+TRITON = [
+    dict(BLOCK_N=bn, BLOCK_K=bk, num_warps=w, num_stages=st)
+    for bn in (64, 128)
+    for bk in (128, 256)
+    for w in (4,)
+    for st in (3, 5)
+]
+
+
+def triton_formulations(name: str):
+    for split in SPLITS[name]:
+        for c in TRITON:
+            config = dict(c, SPLIT=split)
+            label = f"triton-n{c['BLOCK_N']}-k{c['BLOCK_K']}-s{c['num_stages']}-p{split}"
+            yield label, 32, lambda x, w, config=config: rows_kernel.launch(x, w, config)
+            if split == 1 and c["BLOCK_N"] == 64:  # with programmatic dependent launch
+                yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.launch(x, w, config, pdl=True)
+
+
+def formulations(name: str):
     yield "linear-32", 32, lambda x, w: F.linear(x, w)
     yield "linear-48", 48, lambda x, w: F.linear(x, w)
     yield "linear-64", 64, lambda x, w: F.linear(x, w)
     yield "weight-by-rows-32", 32, lambda x, w: w @ x.T
     yield "parts-2-32", 32, lambda x, w: partial_products(x, w, 2)
     yield "parts-4-32", 32, lambda x, w: partial_products(x, w, 4)
+    yield from triton_formulations(name)
+
+
+def check(fn, x, w) -> float:
+    """The largest difference from F.linear in float32, over the largest F.linear value."""
+    got = fn(x, w).float()
+    got = got.sum(0) if got.dim() == 3 else got
+    want = F.linear(x.float(), w.float())
+    return ((got - want).abs().max() / want.abs().max()).item()
 
 
 def time_products(fn, xs, weights) -> list[float]:
@@ -51,6 +85,22 @@ def time_products(fn, xs, weights) -> list[float]:
         for call in calls:
             call()
     return graph_us(calls, REPEATS)
+
+
+def best_of(records: list[dict]) -> list[str]:
+    """Per projection: the fastest cuBLAS and the fastest Triton formulation, by median."""
+    out = []
+    for name in SHAPES:
+        mine = [r for r in records if r["projection"] == name]
+        med = lambda r: statistics.median(r["us"])  # noqa: E731
+        cublas = min((r for r in mine if not r["formulation"].startswith("triton")), key=med, default=None)
+        triton = min((r for r in mine if r["formulation"].startswith("triton")), key=med, default=None)
+        if cublas and triton:
+            out.append(
+                f"best {name:8} cuBLAS {cublas['formulation']} {med(cublas):.2f} us, "
+                f"Triton {triton['formulation']} {med(triton):.2f} us"
+            )
+    return out
 
 
 def main() -> None:
@@ -63,18 +113,30 @@ def main() -> None:
     for name, (n, k) in SHAPES.items():
         copies = max(2, int(BYTES // (n * k * 2)))
         weights = [torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02 for _ in range(copies)]
-        for label, rows, fn in formulations():
+        for label, rows, fn in formulations(name):
             xs = [torch.randn(rows, k, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+            try:
+                error = check(fn, xs[0], weights[0])
+            except Exception as e:  # e.g. a config whose stages outgrow shared memory
+                lines.append(f"{name:8} {label:18} FAILED: {type(e).__name__}: {str(e)[:120]}")
+                print(lines[-1], flush=True)
+                continue
+            if error > 0.02:  # bf16 rounding of the output is 2^-8 of its magnitude
+                lines.append(f"{name:8} {label:18} WRONG: relative error {error:.3g}")
+                print(lines[-1], flush=True)
+                continue
             samples = time_products(fn, xs, weights)
             med = statistics.median(samples)
-            records.append(dict(projection=name, formulation=label, rows=rows, copies=copies, us=samples))
+            records.append(dict(projection=name, formulation=label, rows=rows, copies=copies, us=samples, error=error))
             lines.append(
-                f"{name:8} {label:18} {med:7.2f} us (range {min(samples):.2f}-{max(samples):.2f}), "
+                f"{name:8} {label:28} {med:7.2f} us (range {min(samples):.2f}-{max(samples):.2f}), "
                 f"{n * k * 2 / med / 1e3:5.0f} GB/s"
             )
             print(lines[-1], flush=True)
         del weights
         torch.cuda.empty_cache()
+    lines += best_of(records)
+    print("\n".join(lines[-len(SHAPES) :]), flush=True)
     (out / "gemm_bench.txt").write_text("\n".join(lines) + "\n")
     (out / "gemm_bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 

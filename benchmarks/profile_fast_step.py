@@ -134,6 +134,7 @@ VARIANTS = {
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
+    "rows": _switch("infercomp.fast.products", "ROWS", True),
     "pad-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"gate_up": 64}),
     "pad-qkv-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"qkv": 64, "gate_up": 64}),
 }

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from infercomp.fast import packed
 from infercomp.fast.packed import PackedWeight
+from infercomp.fast.triton_import import kernel_or_false
 
 # Projections kept as cuBLAS calls even where the compiler's block-size search would turn a
 # batch-1 product into a fused Triton reduction (names from qkv, o, gate_up, down). A knob to
@@ -66,6 +67,34 @@ PARTIALS_DEVICES = frozenset({"cuda"})
 PAD_ROWS = _per_projection(os.environ.get("INFERCOMP_FAST_PAD_ROWS", ""), "INFERCOMP_FAST_PAD_ROWS")
 
 
+# Products of PARTIALS_ROWS rows by infercomp's own Triton kernel (fast/rows_kernel.py) instead of
+# cuBLAS, in the same float32 parts (PARTIALS) where a projection has them: an experiment, off by
+# default (INFERCOMP_FAST_ROWS=1 turns it on) until measured in the engine.
+ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "0") == "1"
+_ROWS_LAUNCH = None  # fast.rows_kernel.launch once looked up; False where Triton is missing
+
+
+def _rows_launch():
+    global _ROWS_LAUNCH
+    if _ROWS_LAUNCH is None:
+        _ROWS_LAUNCH = kernel_or_false("infercomp.fast.rows_kernel", "launch")
+    return _ROWS_LAUNCH or None
+
+
+@torch.library.custom_op("infercomp::rows_product", mutates_args=())
+def rows_product(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+    """x (M, K) @ weight (N, K).T by fast/rows_kernel.py: (M, N) in x's dtype for splits 1, else
+    (splits, M, N) float32 partial sums."""
+    return _rows_launch()(x.contiguous(), weight, {"SPLIT": splits})
+
+
+@rows_product.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+    if splits == 1:
+        return x.new_empty(x.shape[0], weight.shape[0])
+    return x.new_empty(splits, x.shape[0], weight.shape[0], dtype=torch.float32)
+
+
 @torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
 def cublas_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x @ weight.T as one opaque call: the compiler neither decomposes nor fuses into it."""
@@ -100,6 +129,10 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
     splits = PARTIALS.get(name, 1)
+    if ROWS and bias is None and weight.is_contiguous() and _parts_serve(x, weight, splits) and _rows_launch():
+        flat = rows_product(x.reshape(-1, x.shape[-1]), weight, splits)  # (M, out) or (S, M, out)
+        flat = flat if splits == 1 else flat.sum(0).to(x.dtype)
+        return flat.view(*x.shape[:-1], weight.shape[0])
     if splits > 1 and bias is None and _parts_serve(x, weight, splits):
         parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
         return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
