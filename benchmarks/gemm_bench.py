@@ -60,14 +60,29 @@ def triton_formulations(name: str):
                 yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.launch(x, w, config, pdl=True)
 
 
+# stream_body's even split: (programs an SM, BLOCK_N, BLOCK_K, stages), 4 warps
+STREAM = [(1, 64, 128, 4), (1, 64, 128, 6), (1, 128, 128, 4), (1, 64, 256, 4), (2, 64, 128, 3), (2, 64, 128, 4),
+          (2, 128, 128, 2), (3, 64, 128, 3)]  # fmt: skip
+
+
+def stream_formulations():
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    for per_sm, bn, bk, st in STREAM:
+        config = dict(PROGRAMS=per_sm * sms, BLOCK_N=bn, BLOCK_K=bk, num_warps=4, num_stages=st)
+        label = f"stream-{per_sm}-n{bn}-k{bk}-s{st}"
+        yield label, 32, lambda x, w, config=config: rows_kernel.stream_launch(x, w, config)
+        if (per_sm, bn, bk, st) == STREAM[0]:
+            yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.stream_launch(x, w, config, pdl=True)
+
+
 def formulations(name: str):
     yield "linear-32", 32, lambda x, w: F.linear(x, w)
     yield "linear-48", 48, lambda x, w: F.linear(x, w)
     yield "linear-64", 64, lambda x, w: F.linear(x, w)
-    yield "weight-by-rows-32", 32, lambda x, w: w @ x.T
     yield "parts-2-32", 32, lambda x, w: partial_products(x, w, 2)
     yield "parts-4-32", 32, lambda x, w: partial_products(x, w, 4)
     yield from triton_formulations(name)
+    yield from stream_formulations()
 
 
 def check(fn, x, w) -> float:
@@ -94,7 +109,7 @@ def best_of(records: list[dict]) -> list[str]:
         mine = [r for r in records if r["projection"] == name]
         med = lambda r: statistics.median(r["us"])  # noqa: E731
         cublas = min((r for r in mine if not r["formulation"].startswith("triton")), key=med, default=None)
-        triton = min((r for r in mine if r["formulation"].startswith("triton")), key=med, default=None)
+        triton = min((r for r in mine if r["formulation"].startswith(("triton", "stream"))), key=med, default=None)
         if cublas and triton:
             out.append(
                 f"best {name:8} cuBLAS {cublas['formulation']} {med(cublas):.2f} us, "

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 1 (docs/measurements/2026-11-28-h100-rows/call-1): its step b failed at compile (the kernel's lookup inside the compiled region), since fixed.
 # Infercomp's own few-row product (fast/rows_kernel.py) against cuBLAS, alone and in the batch-32
 # step, and cuBLAS with gate|up's rows padded to 64; one H100, one call of at most 9 min.
 #   OUT=dir bash benchmarks/sessions/gpu_session_rows.sh
