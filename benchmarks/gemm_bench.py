@@ -41,13 +41,7 @@ REPEATS = 10
 # Column splits tried per projection: enough programs for 132 SMs at 64-row blocks (o and down
 # have 2,560 rows: 40 blocks), and no more parts than the float32 sums can afford.
 SPLITS = {"qkv": (1, 2, 4), "o": (2, 4, 8), "gate_up": (1, 2), "down": (2, 4, 8)}
-TRITON = [
-    dict(BLOCK_N=bn, BLOCK_K=bk, num_warps=w, num_stages=st)
-    for bn in (64, 128)
-    for bk in (128, 256)
-    for w in (4,)
-    for st in (3, 5)
-]
+TRITON = [dict(BLOCK_N=64, BLOCK_K=128, num_warps=4, num_stages=st) for st in (3, 4, 5)]
 
 
 def triton_formulations(name: str):
@@ -56,23 +50,21 @@ def triton_formulations(name: str):
             config = dict(c, SPLIT=split)
             label = f"triton-n{c['BLOCK_N']}-k{c['BLOCK_K']}-s{c['num_stages']}-p{split}"
             yield label, 32, lambda x, w, config=config: rows_kernel.launch(x, w, config)
-            if split == 1 and c["BLOCK_N"] == 64:  # with programmatic dependent launch
+            if c["num_stages"] == 4:  # with programmatic dependent launch
                 yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.launch(x, w, config, pdl=True)
 
 
-# stream_body's even split: (programs an SM, BLOCK_N, BLOCK_K, stages), 4 warps
-STREAM = [(1, 64, 128, 4), (1, 64, 128, 6), (1, 128, 128, 4), (1, 64, 256, 4), (2, 64, 128, 3), (2, 64, 128, 4),
-          (2, 128, 128, 2), (3, 64, 128, 3)]  # fmt: skip
+TMA = [(64, 128, 3), (64, 128, 4), (64, 128, 6), (128, 128, 3), (128, 128, 4), (64, 256, 3)]  # BLOCK_N, BLOCK_K, stages
 
 
-def stream_formulations():
-    sms = torch.cuda.get_device_properties(0).multi_processor_count
-    for per_sm, bn, bk, st in STREAM:
-        config = dict(PROGRAMS=per_sm * sms, BLOCK_N=bn, BLOCK_K=bk, num_warps=4, num_stages=st)
-        label = f"stream-{per_sm}-n{bn}-k{bk}-s{st}"
-        yield label, 32, lambda x, w, config=config: rows_kernel.stream_launch(x, w, config)
-        if (per_sm, bn, bk, st) == STREAM[0]:
-            yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.stream_launch(x, w, config, pdl=True)
+def tma_formulations(name: str):
+    for split in SPLITS[name]:
+        for bn, bk, st in TMA:
+            config = dict(BLOCK_N=bn, BLOCK_K=bk, num_warps=4, num_stages=st, SPLIT=split)
+            label = f"tma-n{bn}-k{bk}-s{st}-p{split}"
+            yield label, 32, lambda x, w, config=config: rows_kernel.tma_launch(x, w, config)
+            if (bn, bk, st) == (64, 128, 4):
+                yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.tma_launch(x, w, config, pdl=True)
 
 
 def formulations(name: str):
@@ -82,7 +74,7 @@ def formulations(name: str):
     yield "parts-2-32", 32, lambda x, w: partial_products(x, w, 2)
     yield "parts-4-32", 32, lambda x, w: partial_products(x, w, 4)
     yield from triton_formulations(name)
-    yield from stream_formulations()
+    yield from tma_formulations(name)
 
 
 def check(fn, x, w) -> float:
@@ -108,8 +100,12 @@ def best_of(records: list[dict]) -> list[str]:
     for name in SHAPES:
         mine = [r for r in records if r["projection"] == name]
         med = lambda r: statistics.median(r["us"])  # noqa: E731
-        cublas = min((r for r in mine if not r["formulation"].startswith("triton")), key=med, default=None)
-        triton = min((r for r in mine if r["formulation"].startswith(("triton", "stream"))), key=med, default=None)
+        cublas = min(
+            (r for r in mine if not r["formulation"].startswith(("triton", "stream", "tma"))), key=med, default=None
+        )
+        triton = min(
+            (r for r in mine if r["formulation"].startswith(("triton", "stream", "tma"))), key=med, default=None
+        )
         if cublas and triton:
             out.append(
                 f"best {name:8} cuBLAS {cublas['formulation']} {med(cublas):.2f} us, "

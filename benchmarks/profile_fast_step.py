@@ -134,10 +134,9 @@ VARIANTS = {
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
-    "rows": _switch("infercomp.fast.products", "ROWS", True),
-    "stream-1-64-128-4-4": _switch("infercomp.fast.products", "STREAM", (1, 64, 128, 4, 4)),
-    "stream-1-64-128-4-6": _switch("infercomp.fast.products", "STREAM", (1, 64, 128, 4, 6)),
-    "stream-2-64-128-4-3": _switch("infercomp.fast.products", "STREAM", (2, 64, 128, 4, 3)),
+    "rows": _switch("infercomp.fast.products", "ROWS", "plain"),
+    "rows-tma": _switch("infercomp.fast.products", "ROWS", "tma"),
+    "rows-pdl": _switch("infercomp.fast.products", "ROWS_PDL", True),
     "pad-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"gate_up": 64}),
     "pad-qkv-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"qkv": 64, "gate_up": 64}),
 }

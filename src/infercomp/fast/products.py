@@ -69,11 +69,12 @@ PAD_ROWS = _per_projection(os.environ.get("INFERCOMP_FAST_PAD_ROWS", ""), "INFER
 
 
 # Products of PARTIALS_ROWS rows by infercomp's own Triton kernels (fast/rows_kernel.py) instead
-# of cuBLAS: experiments, off by default until measured in the engine. ROWS (INFERCOMP_FAST_ROWS=1):
-# rows_body, autotuned, in the same float32 parts (PARTIALS) where a projection has them. STREAM:
-# stream_body's even split over (programs an SM, BLOCK_N, BLOCK_K, warps, stages), or None.
-ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "0") == "1"
-STREAM: tuple[int, int, int, int, int] | None = None
+# of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them: an experiment, off
+# by default until measured in the engine. INFERCOMP_FAST_ROWS: "" (cuBLAS), "plain" (tiles
+# loaded by address) or "tma" (tiles brought by the copy engine); ROWS_PDL: each launch
+# programmatically dependent on the kernel before it.
+ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "")
+ROWS_PDL = False
 _TRITON = importlib.util.find_spec("triton") is not None  # looked up here: the compiler cannot import
 
 
@@ -82,37 +83,19 @@ def _rows_kernel():
 
 
 @torch.library.custom_op("infercomp::rows_product", mutates_args=())
-def rows_product(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+def rows_product(x: torch.Tensor, weight: torch.Tensor, splits: int, tma: bool, pdl: bool) -> torch.Tensor:
     """x (M, K) @ weight (N, K).T by fast/rows_kernel.py: (M, N) in x's dtype for splits 1, else
     (splits, M, N) float32 partial sums."""
-    return _rows_kernel().launch(x.contiguous(), weight, {"SPLIT": splits})
+    kernel = _rows_kernel()
+    launch = kernel.tma_launch if tma else kernel.launch
+    return launch(x.contiguous(), weight, {"SPLIT": splits}, pdl=pdl)
 
 
 @rows_product.register_fake
-def _(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
+def _(x: torch.Tensor, weight: torch.Tensor, splits: int, tma: bool, pdl: bool) -> torch.Tensor:
     if splits == 1:
         return x.new_empty(x.shape[0], weight.shape[0])
     return x.new_empty(splits, x.shape[0], weight.shape[0], dtype=torch.float32)
-
-
-def _stream_config(x: torch.Tensor, setting: list[int]) -> dict:
-    per_sm, block_n, block_k, warps, stages = setting
-    sms = torch.cuda.get_device_properties(x.device).multi_processor_count
-    return dict(PROGRAMS=per_sm * sms, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
-
-
-@torch.library.custom_op("infercomp::stream_product", mutates_args=())
-def stream_product(x: torch.Tensor, weight: torch.Tensor, setting: list[int]) -> torch.Tensor:
-    """x (M, K) @ weight (N, K).T by fast/rows_kernel.py's stream_body: (slots, M, N) float32
-    partial sums; setting: STREAM's (programs an SM, BLOCK_N, BLOCK_K, warps, stages)."""
-    return _rows_kernel().stream_launch(x.contiguous(), weight, _stream_config(x, setting))
-
-
-@stream_product.register_fake
-def _(x: torch.Tensor, weight: torch.Tensor, setting: list[int]) -> torch.Tensor:
-    (n, k), config = weight.shape, _stream_config(x, setting)
-    slots = _rows_kernel().stream_slots(n, k, config)
-    return x.new_empty(slots, x.shape[0], n, dtype=torch.float32)
 
 
 @torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
@@ -149,12 +132,10 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
     splits = PARTIALS.get(name, 1)
-    own = _TRITON and bias is None and weight.is_contiguous()
-    if STREAM and own and _parts_serve(x, weight, 1):
-        parts = stream_product(x.reshape(-1, x.shape[-1]), weight, list(STREAM))  # (slots, M, out)
-        return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
-    if ROWS and own and _parts_serve(x, weight, splits):
-        flat = rows_product(x.reshape(-1, x.shape[-1]), weight, splits)  # (M, out) or (S, M, out)
+    if ROWS and _TRITON and bias is None and weight.is_contiguous() and _parts_serve(x, weight, splits):
+        flat = rows_product(
+            x.reshape(-1, x.shape[-1]), weight, splits, ROWS == "tma", ROWS_PDL
+        )  # (M, out) or (S, M, out)
         flat = flat if splits == 1 else flat.sum(0).to(x.dtype)
         return flat.view(*x.shape[:-1], weight.shape[0])
     if splits > 1 and bias is None and _parts_serve(x, weight, splits):

@@ -20,6 +20,7 @@ import torch
 import triton
 import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 
 @triton.jit
@@ -72,77 +73,70 @@ if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter: one config
 rows_tuned = triton.autotune(configs=CONFIGS, key=["M", "N", "K", "SPLIT"])(rows_body)
 
 
+def _tile_shapes(nargs):
+    """Before each launch of rows_tma_tuned: the descriptors' tiles for the config being run."""
+    nargs["x_desc"].block_shape = [block_m(nargs["M"]), nargs["BLOCK_K"]]
+    nargs["w_desc"].block_shape = [nargs["BLOCK_N"], nargs["BLOCK_K"]]
+
+
+TMA_CONFIGS = [
+    triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=4, num_stages=st, pre_hook=_tile_shapes)
+    for bn, bk, st in ((64, 128, 3), (64, 128, 4), (64, 128, 6), (128, 128, 3), (128, 128, 4), (64, 256, 3))
+]
+if os.environ.get("TRITON_INTERPRET") == "1":
+    TMA_CONFIGS = [triton.Config({"BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2, pre_hook=_tile_shapes)]
+
+
 @triton.jit
-def stream_body(
-    x_ptr,  # (M, K), rows contiguous, row stride K
-    w_ptr,  # (N, K), rows contiguous
-    y_ptr,  # (SLOTS, M, N) float32 partial sums
+def rows_tma_body(
+    x_desc,  # (M, K) in blocks of (BLOCK_M, BLOCK_K); rows past M and columns past K read as zeros
+    w_desc,  # (N, K) in blocks of (BLOCK_N, BLOCK_K)
+    y_ptr,  # (SPLIT, M, N): the input's dtype when SPLIT == 1, else float32
     M,
     N,
     K,
-    PROGRAMS,
-    SLOTS,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     BLOCK_M: tl.constexpr,
+    SPLIT: tl.constexpr,
     PDL: tl.constexpr,
 ):
-    """The same product with the work split evenly over PROGRAMS programs (one or a few an SM,
-    so no last wave): the (row block, column step) units in row-block order, program p taking
-    units [p U / P, (p + 1) U / P). A row block shared by several programs gets one slot of
-    partial sums from each, in program order; the program that ends a block zeroes its unused
-    slots, so the consumer's sum over SLOTS is the product, in an order fixed by the shapes."""
-    steps = tl.cdiv(K, BLOCK_K)
-    units = tl.cdiv(N, BLOCK_N) * steps
-    pid = tl.program_id(0)
-    u0 = pid * units // PROGRAMS
-    u1 = (pid + 1) * units // PROGRAMS
-    m = tl.arange(0, BLOCK_M)
-    m_ok = m < M
+    """rows_body with its tiles brought by the copy engine (TMA): one instruction a tile instead
+    of an address and a mask per element, and no masks (the descriptor pads with zeros)."""
+    n0 = tl.program_id(0) * BLOCK_N
+    span = tl.cdiv(tl.cdiv(K, SPLIT), BLOCK_K) * BLOCK_K
+    lo = tl.program_id(1) * span
+    hi = tl.minimum(lo + span, K)
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-    for u in range(u0, u1):
-        block = u // steps
-        step = u - block * steps
-        n = block * BLOCK_N + tl.arange(0, BLOCK_N)
-        n_ok = n < N
-        k = step * BLOCK_K + tl.arange(0, BLOCK_K)
-        k_ok = k < K
-        w = tl.load(w_ptr + n[:, None] * K + k[None, :], mask=n_ok[:, None] & k_ok[None, :], other=0.0)
-        xt = tl.load(x_ptr + m[None, :] * K + k[:, None], mask=m_ok[None, :] & k_ok[:, None], other=0.0)
-        acc = tl.dot(w, xt, acc)  # (BLOCK_N, BLOCK_M) += (BLOCK_N, BLOCK_K) @ (BLOCK_K, BLOCK_M)
-        if (step == steps - 1) | (u == u1 - 1):  # this program's share of the block is done
-            first = ((block * steps + 1) * PROGRAMS - 1) // units  # the program holding its step 0
-            slot = pid - first
-            out = y_ptr + m[None, :] * N + n[:, None]  # y[slot, m, n] = acc[n, m]
-            tl.store(out + slot * M * N, acc, mask=n_ok[:, None] & m_ok[None, :])
-            if step == steps - 1:  # the block's last share: its later slots stay zero
-                for rest in range(slot + 1, SLOTS):
-                    tl.store(out + rest * M * N, tl.zeros_like(acc), mask=n_ok[:, None] & m_ok[None, :])
-            acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    for k0 in range(lo, hi, BLOCK_K):  # span is whole steps: only K's last step reads past K
+        w = w_desc.load([n0, k0])  # (BLOCK_N, BLOCK_K)
+        x = x_desc.load([0, k0])  # (BLOCK_M, BLOCK_K)
+        acc = tl.dot(w, x.T, acc)  # (BLOCK_N, BLOCK_M)
+    n = n0 + tl.arange(0, BLOCK_N)
+    m = tl.arange(0, BLOCK_M)
+    out = y_ptr + tl.program_id(1) * M * N + m[None, :] * N + n[:, None]  # y[s, m, n] = acc[n, m]
+    tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=(n < N)[:, None] & (m < M)[None, :])
 
 
-def stream_slots(n: int, k: int, config: dict) -> int:
-    """The most programs that share one row block under stream_body's split: the parts' count."""
-    steps, programs = -(-k // config["BLOCK_K"]), config["PROGRAMS"]
-    units = -(-n // config["BLOCK_N"]) * steps
-    owner = lambda u: ((u + 1) * programs - 1) // units  # noqa: E731
-    return max(owner(b * steps + steps - 1) - owner(b * steps) + 1 for b in range(units // steps))
+rows_tma_tuned = triton.autotune(configs=TMA_CONFIGS, key=["M", "N", "K", "SPLIT"])(rows_tma_body)
 
 
-def stream_launch(x: torch.Tensor, weight: torch.Tensor, config: dict, pdl: bool = False) -> torch.Tensor:
-    """x (M, K) @ weight (N, K).T as (SLOTS, M, N) float32 partial sums (stream_slots), over
-    config's PROGRAMS programs; config: PROGRAMS, BLOCK_N, BLOCK_K, num_warps, num_stages."""
+def tma_launch(x: torch.Tensor, weight: torch.Tensor, config: dict, pdl: bool = False) -> torch.Tensor:
+    """launch's product by rows_tma_body; config: SPLIT, and fixed BLOCK_N, BLOCK_K, num_warps,
+    num_stages, or only SPLIT for the autotuned choice among TMA_CONFIGS."""
     (rows, k), n = x.shape, weight.shape[0]
-    slots = stream_slots(n, k, config)
-    y = x.new_empty(slots, rows, n, dtype=torch.float32)
-    meta = {key: v for key, v in config.items() if key != "PROGRAMS"}
-    stream_body[(config["PROGRAMS"],)](
-        x, weight, y, rows, n, k, config["PROGRAMS"], slots, BLOCK_M=block_m(rows), PDL=pdl, launch_pdl=pdl, **meta
-    )
-    return y
+    split, bm = config["SPLIT"], block_m(rows)
+    y = x.new_empty(split, rows, n, dtype=x.dtype if split == 1 else torch.float32)
+    bk, bn = config.get("BLOCK_K", 128), config.get("BLOCK_N", 64)  # the tuned launch's pre_hook resets them
+    x_desc = TensorDescriptor.from_tensor(x, [bm, bk])
+    w_desc = TensorDescriptor.from_tensor(weight, [bn, bk])
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), split)  # noqa: E731
+    kernel = rows_tma_tuned if len(config) == 1 else rows_tma_body
+    kernel[grid](x_desc, w_desc, y, rows, n, k, BLOCK_M=bm, PDL=pdl, launch_pdl=pdl, **config)
+    return y[0] if split == 1 else y
 
 
 def block_m(rows: int) -> int:
