@@ -6,11 +6,11 @@ Per (projection, formulation): as many copies of the weight as make 400 MB (so e
 its weight from memory, not from L2), one product per copy captured as a CUDA graph, replayed
 after a warm-up; CUDA events over REPEATS replays give microseconds per product (all samples in
 DIR/gemm_bench.jsonl) and the weight bytes per second they imply. Formulations: F.linear at 32,
-48 and 64 rows (whether padding the rows would steer cuBLAS to better tiles), the weight times the
-rows' transpose, and float32 parts over 2 and 4 slices of the inner dimension (one batched call,
-fast.products.partial_products), and infercomp's own Triton product (fast/rows_kernel.py) over a grid of
-block sizes, pipelining stages and column splits (TRITON below), each checked against F.linear
-before it is timed.
+48 and 64 rows (whether padding the rows would steer cuBLAS to better tiles), float32 parts over
+2 and 4 slices of the inner dimension (one batched call, fast.products.partial_products), and
+infercomp's own Triton products (fast/rows_kernel.py) over a grid of block sizes, pipelining
+stages and column splits (TRITON below), with gate|up also as one kernel with its activation
+(GATED); each checked against float32 before it is timed.
 """
 
 from __future__ import annotations
@@ -50,21 +50,16 @@ def triton_formulations(name: str):
             config = dict(c, SPLIT=split)
             label = f"triton-n{c['BLOCK_N']}-k{c['BLOCK_K']}-s{c['num_stages']}-p{split}"
             yield label, 32, lambda x, w, config=config: rows_kernel.launch(x, w, config)
-            if c["num_stages"] == 4:  # with programmatic dependent launch
-                yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.launch(x, w, config, pdl=True)
 
 
-TMA = [(64, 128, 3), (64, 128, 4), (64, 128, 6), (128, 128, 3), (128, 128, 4), (64, 256, 3)]  # BLOCK_N, BLOCK_K, stages
+GATED = [(32, 128, 3), (32, 128, 4), (32, 128, 5), (64, 128, 3)]  # BLOCK_N (a half), BLOCK_K, stages
 
 
-def tma_formulations(name: str):
-    for split in SPLITS[name]:
-        for bn, bk, st in TMA:
-            config = dict(BLOCK_N=bn, BLOCK_K=bk, num_warps=4, num_stages=st, SPLIT=split)
-            label = f"tma-n{bn}-k{bk}-s{st}-p{split}"
-            yield label, 32, lambda x, w, config=config: rows_kernel.tma_launch(x, w, config)
-            if (bn, bk, st) == (64, 128, 4):
-                yield label + "-pdl", 32, lambda x, w, config=config: rows_kernel.tma_launch(x, w, config, pdl=True)
+def gated_formulations(name: str):
+    """gate|up's product and silu(gate) * up in one kernel (the others time the product alone)."""
+    for bn, bk, st in GATED if name == "gate_up" else ():
+        config = dict(BLOCK_N=bn, BLOCK_K=bk, num_warps=4, num_stages=st)
+        yield f"gated-n{bn}-k{bk}-s{st}", 32, lambda x, w, config=config: rows_kernel.gated_launch(x, w, config)
 
 
 def formulations(name: str):
@@ -74,14 +69,17 @@ def formulations(name: str):
     yield "parts-2-32", 32, lambda x, w: partial_products(x, w, 2)
     yield "parts-4-32", 32, lambda x, w: partial_products(x, w, 4)
     yield from triton_formulations(name)
-    yield from tma_formulations(name)
+    yield from gated_formulations(name)
 
 
-def check(fn, x, w) -> float:
-    """The largest difference from F.linear in float32, over the largest F.linear value."""
+def check(fn, x, w, gated: bool) -> float:
+    """The largest difference from the float32 result, over its largest value."""
     got = fn(x, w).float()
     got = got.sum(0) if got.dim() == 3 else got
     want = F.linear(x.float(), w.float())
+    if gated:
+        gate, up = want.chunk(2, dim=-1)
+        want = F.silu(gate) * up
     return ((got - want).abs().max() / want.abs().max()).item()
 
 
@@ -100,12 +98,8 @@ def best_of(records: list[dict]) -> list[str]:
     for name in SHAPES:
         mine = [r for r in records if r["projection"] == name]
         med = lambda r: statistics.median(r["us"])  # noqa: E731
-        cublas = min(
-            (r for r in mine if not r["formulation"].startswith(("triton", "stream", "tma"))), key=med, default=None
-        )
-        triton = min(
-            (r for r in mine if r["formulation"].startswith(("triton", "stream", "tma"))), key=med, default=None
-        )
+        cublas = min((r for r in mine if not r["formulation"].startswith(("triton", "gated"))), key=med, default=None)
+        triton = min((r for r in mine if r["formulation"].startswith(("triton", "gated"))), key=med, default=None)
         if cublas and triton:
             out.append(
                 f"best {name:8} cuBLAS {cublas['formulation']} {med(cublas):.2f} us, "
@@ -127,7 +121,7 @@ def main() -> None:
         for label, rows, fn in formulations(name):
             xs = [torch.randn(rows, k, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
             try:
-                error = check(fn, xs[0], weights[0])
+                error = check(fn, xs[0], weights[0], label.startswith("gated"))
             except Exception as e:  # e.g. a config whose stages outgrow shared memory
                 lines.append(f"{name:8} {label:18} FAILED: {type(e).__name__}: {str(e)[:120]}")
                 print(lines[-1], flush=True)

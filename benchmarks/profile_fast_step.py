@@ -107,7 +107,8 @@ def _cublaslt():
 
 # Settings read when a step is captured; each variant alone, the previous one undone. (The L2
 # prefetches and the transposed products measured in docs/measurements/2026-11-27-h100-rows-prefetch,
-# and the residual added by cuBLAS in docs/measurements/2026-11-28-h100-partials, were variants
+# the residual added by cuBLAS in docs/measurements/2026-11-28-h100-partials, and rows padded
+# for cuBLAS, superseded by fast/rows_kernel.py before it was measured in the step, were variants
 # here until they lost and were removed.)
 VARIANTS = {
     "cublaslt": _cublaslt,
@@ -134,11 +135,8 @@ VARIANTS = {
     "partials-qkv2": _partials(qkv=2),
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
-    "rows": _switch("infercomp.fast.products", "ROWS", "plain"),
-    "rows-tma": _switch("infercomp.fast.products", "ROWS", "tma"),
-    "rows-pdl": _switch("infercomp.fast.products", "ROWS_PDL", True),
-    "pad-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"gate_up": 64}),
-    "pad-qkv-gate_up-64": _switch("infercomp.fast.products", "PAD_ROWS", {"qkv": 64, "gate_up": 64}),
+    "rows-off": _switch("infercomp.fast.products", "ROWS", False),
+    "gated-off": _switch("infercomp.fast.products", "GATED", False),
 }
 
 

@@ -229,3 +229,29 @@ def test_bf16_fused_attention_block_matches_the_unfused_operations(programs, mon
     assert torch.equal(v_cache.cpu(), v_want)
     assert torch.allclose(k_cache.cpu().float(), k_want.float(), rtol=2**-7, atol=2**-7)
     assert torch.allclose(got.double(), want, rtol=2e-2, atol=2e-2), (got.double() - want).abs().max()
+
+
+@pytest.mark.parametrize("rows", [2, 5, 32, 64])
+def test_few_row_kernels_match_cublas_at_qwen3_4b_shapes(rows):
+    """fast/rows_kernel.py in bf16 on the GPU, autotuned as the engine launches it: each product
+    within one bf16 rounding of cuBLAS's (both sum in float32), the parts' sum too, and gate|up's
+    fused activation within one rounding of the unfused formula on cuBLAS's product."""
+    import torch
+    import torch.nn.functional as F
+
+    from infercomp.fast import rows_kernel
+
+    torch.manual_seed(rows)
+    for (n, k), split in [((6144, 2560), 1), ((2560, 4096), 4), ((2560, 9728), 4)]:
+        x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
+        w = (torch.randn(n, k, device="cuda") * 0.02).to(torch.bfloat16)
+        got = rows_kernel.launch(x, w, {"SPLIT": split})
+        got = got if split == 1 else got.sum(0).to(torch.bfloat16)
+        want = F.linear(x, w)
+        assert (got.float() - want.float()).abs().max().item() <= 2**-7 * want.abs().max().item(), (n, k)
+    x = torch.randn(rows, 2560, device="cuda", dtype=torch.bfloat16)
+    w = (torch.randn(19456, 2560, device="cuda") * 0.02).to(torch.bfloat16)
+    gate, up = F.linear(x, w).chunk(2, dim=-1)
+    want = F.silu(gate) * up
+    got = rows_kernel.gated_launch(x, w)
+    assert (got.float() - want.float()).abs().max().item() <= 2**-7 * want.abs().max().item()

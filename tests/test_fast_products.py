@@ -44,6 +44,7 @@ def taken(monkeypatch):
 
     monkeypatch.setattr(products, "partial_products", counted)
     monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
+    monkeypatch.setattr(products, "ROWS", False)  # cuBLAS's forms (fast/rows_kernel.py: test_own_kernels_*)
     torch._dynamo.reset()
     return calls
 
@@ -134,34 +135,73 @@ def test_partial_products_on_the_gpu_match_the_product():
 def test_per_projection_settings_parse_and_warn_about_malformed_entries():
     assert products._per_projection("o:4,down:2") == {"o": 4, "down": 2}
     with pytest.warns(UserWarning) as caught:
-        got = products._per_projection("gate_up:64,lm_head:64,qkv:x", "INFERCOMP_FAST_PAD_ROWS")
-    assert got == {"gate_up": 64}
+        got = products._per_projection("gate_up:2,lm_head:2,qkv:x")
+    assert got == {"gate_up": 2}
     assert [str(w.message).split(" (")[0] for w in caught] == [
-        "INFERCOMP_FAST_PAD_ROWS: 'lm_head:64' ignored",
-        "INFERCOMP_FAST_PAD_ROWS: 'qkv:x' ignored",
+        "INFERCOMP_FAST_PARTIALS: 'lm_head:2' ignored",
+        "INFERCOMP_FAST_PARTIALS: 'qkv:x' ignored",
     ]
-    assert products.PAD_ROWS == {}  # padding is an experiment: off unless asked for
 
 
-def test_padded_rows_give_the_unpadded_product(taken, monkeypatch):
-    """A compiled product whose rows are padded to PAD_ROWS: the same values as the plain
-    product, taken only for fewer rows than asked and only where the parts would be (compiled,
-    on a listed device); a projection in parts stays in parts."""
+class _OwnKernels:
+    """fast/rows_kernel.py's launchers in plain PyTorch, recording each launch: whether the
+    compiled layer takes infercomp's few-row kernels, with what parts, where Triton is absent."""
+
+    def __init__(self):
+        self.launches = []
+
+    def launch(self, x, weight, config):
+        self.launches.append(("rows", x.shape[0], config["SPLIT"]))
+        return products.partial_products(x, weight, config["SPLIT"]) if config["SPLIT"] > 1 else F.linear(x, weight)
+
+    def gated_launch(self, x, weight):
+        self.launches.append(("gated", x.shape[0], 1))
+        gate, up = F.linear(x, weight).chunk(2, dim=-1)
+        return F.silu(gate) * up
+
+
+@pytest.fixture
+def own(monkeypatch):
+    kernels = _OwnKernels()
+    monkeypatch.setattr(products, "_rows_kernel", lambda: kernels)
+    monkeypatch.setattr(products, "_TRITON", True)
+    monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
+    torch._dynamo.reset()
+    return kernels.launches
+
+
+def test_own_kernels_take_compiled_products_of_2_to_64_rows(own):
     torch.manual_seed(6)
-    w, bias = torch.randn(48, 256, dtype=torch.bfloat16), torch.randn(48, dtype=torch.bfloat16)
-    padded = []
-    real = products.padded_linear
-    monkeypatch.setattr(products, "padded_linear", lambda *a: padded.append(a[3]) or real(*a))
-    monkeypatch.setattr(products, "PAD_ROWS", {"gate_up": 64, "o": 64})
-    for rows in (2, 32, 64):
+    w = torch.randn(48, 256, dtype=torch.bfloat16)
+    assert products.ROWS and products.GATED  # on by default
+    for rows in (1, 2, 64, 65):
         x = torch.randn(rows, 256, dtype=torch.bfloat16)
-        _close(compiled_project("gate_up")(x, w), F.linear(x, w), torch.bfloat16)
-    assert padded == [64, 64]  # 64 rows need no padding
+        _close(compiled_project("o")(x, w), F.linear(x, w), torch.bfloat16)
+        _close(compiled_project("qkv")(x, w), F.linear(x, w), torch.bfloat16)
+    # o in its four parts (PARTIALS), q|k|v whole; 1 row is the one-row kernels', 65 cuBLAS's
+    assert own == [("rows", 2, 4), ("rows", 2, 1), ("rows", 64, 4), ("rows", 64, 1)]
+    x = torch.randn(8, 256, dtype=torch.bfloat16)
+    assert torch.equal(products.project("qkv", x, w), F.linear(x, w)) and len(own) == 4  # eager: cuBLAS
+    bias = torch.randn(48, dtype=torch.bfloat16)
+    with_bias = torch.compile(lambda x: products.project("qkv", x, w, bias), backend="aot_eager", fullgraph=True)
+    _close(with_bias(x), F.linear(x, w, bias), torch.bfloat16)
+    assert len(own) == 4  # a bias keeps cuBLAS
+
+
+def test_own_kernels_fuse_gate_up_with_its_activation(own, monkeypatch):
+    torch.manual_seed(7)
+    w = torch.randn(2 * 24, 256, dtype=torch.bfloat16)
     x = torch.randn(2, 3, 256, dtype=torch.bfloat16)
-    got = torch.compile(lambda x: products.project("gate_up", x, w, bias), backend="aot_eager", fullgraph=True)(x)
-    _close(got, F.linear(x, w, bias), torch.bfloat16)
-    assert got.shape == (2, 3, 48) and padded == [64, 64, 64]
-    compiled_project("o")(torch.randn(8, 256, dtype=torch.bfloat16), w)
-    assert padded == [64, 64, 64] and taken[-1] == (8, 256, 4)  # o is in parts (PARTIALS)
-    assert torch.equal(products.project("gate_up", x, w), F.linear(x, w))  # eager: plain
-    assert padded == [64, 64, 64]
+    gate, up = F.linear(x, w).chunk(2, dim=-1)
+    fused = torch.compile(products.gated, backend="aot_eager", fullgraph=True)
+    got = fused(x, w)
+    assert got.shape == (2, 3, 24) and own == [("gated", 6, 1)]
+    _close(got, F.silu(gate) * up, torch.bfloat16)
+    monkeypatch.setattr(products, "GATED", False)
+    torch._dynamo.reset()
+    _close(torch.compile(products.gated, backend="aot_eager", fullgraph=True)(x, w), F.silu(gate) * up, torch.bfloat16)
+    assert own == [("gated", 6, 1), ("rows", 6, 1)]  # the product alone, the activation compiled
+    monkeypatch.setattr(products, "ROWS", False)
+    torch._dynamo.reset()
+    torch.compile(products.gated, backend="aot_eager", fullgraph=True)(x, w)
+    assert len(own) == 2  # INFERCOMP_FAST_ROWS=0: cuBLAS

@@ -21,7 +21,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, compile  # noqa: E402
 from triton.runtime import JITFunction  # noqa: E402
 
-from infercomp.fast import attend_kernel, gemv_kernel, top_p_kernel  # noqa: E402
+from infercomp.fast import attend_kernel, gemv_kernel, rows_kernel, top_p_kernel  # noqa: E402
 
 if not isinstance(gemv_kernel.gemv_body, JITFunction):
     pytest.skip(
@@ -145,3 +145,20 @@ def test_the_top_p_draw_compiles():
     scalars = dict(vocab="i32", chunks="i32", top_p="fp32")
     signature = {**pointers, **outputs, **scalars, **{name: "constexpr" for name in common}}
     assert hopper(top_p_kernel.draw_kernel, signature, common, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
+
+
+@pytest.mark.parametrize("block_m", [16, 32, 64])
+def test_the_few_row_products_candidates_fit(block_m):
+    """Every block choice the few-row products' autotuners time, at each input tile they launch
+    with (2-64 rows): compiles for sm_90 and fits a program's shared memory."""
+    signature = dict(x_ptr="*bf16", w_ptr="*bf16", N="i32", K="i32", M="i32")
+    for fn, configs, extra in [
+        (rows_kernel.rows_body, rows_kernel.ROWS_CONFIGS, {"y_ptr": "*fp32", "SPLIT": 4}),
+        (rows_kernel.rows_body, rows_kernel.ROWS_CONFIGS, {"y_ptr": "*bf16", "SPLIT": 1}),
+        (rows_kernel.gated_body, rows_kernel.GATED_CONFIGS, {"y_ptr": "*bf16"}),
+    ]:
+        for c in configs:
+            constants = dict(BLOCK_M=block_m, **c.kwargs, **{key: v for key, v in extra.items() if key != "y_ptr"})
+            sig = {**signature, "y_ptr": extra["y_ptr"], **{name: "constexpr" for name in constants}}
+            meta = hopper(fn, sig, constants, warps=c.num_warps, stages=c.num_stages)
+            assert meta.shared <= SHARED_LIMIT, (fn.__name__, c, meta.shared)

@@ -1,4 +1,5 @@
 # A record of call 1 (docs/measurements/2026-11-28-h100-rows/call-1): its step b failed at compile (the kernel's lookup inside the compiled region), since fixed.
+# A record of call 2 (docs/measurements/2026-11-28-h100-rows/call-2): the even split (stream) lost and was removed.
 # Infercomp's own few-row products (fast/rows_kernel.py: per row block, and split evenly over the
 # SMs) against cuBLAS, alone and in the batch-32 step; one H100, one call of at most 9 min.
 #   OUT=dir bash benchmarks/sessions/gpu_session_stream.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# A record of call 3 (docs/measurements/2026-11-28-h100-rows/call-3): its TMA and PDL variants lost and were removed.
 # Infercomp's own few-row product (fast/rows_kernel.py), tiles by address or by the copy engine
 # (TMA), with and without programmatic dependent launch, alone and in the batch-32 and batch-4
 # steps; one H100, one call of at most 9 min 20 s.

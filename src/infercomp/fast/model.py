@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
-from infercomp.fast.products import project
+from infercomp.fast.products import gated, project
 from infercomp.quant_table import is_table, table_product
 
 SUPPORTED_TYPES = ("llama", "qwen2", "qwen3")
@@ -265,8 +265,8 @@ def layer_forward(
         gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
         return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
-    gate, up = project("gate_up", rms_norm(x, w.norm_post, shape.eps), w.gate_up).chunk(2, dim=-1)
-    return x + project("down", F.silu(gate) * up, w.down)
+    act = gated(rms_norm(x, w.norm_post, shape.eps), w.gate_up)  # silu(gate) * up, (B, q, inter)
+    return x + project("down", act, w.down)
 
 
 def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None, shape: Shape) -> torch.Tensor:

@@ -59,22 +59,13 @@ PARTIALS = _per_projection(os.environ.get("INFERCOMP_FAST_PARTIALS", "o:4,down:4
 PARTIALS_ROWS = range(2, 65)
 PARTIALS_DEVICES = frozenset({"cuda"})
 
-# Rows a projection's input is padded to (with zero rows) before its product, "name:R,...": an
-# experiment, off by default and not yet measured in the engine. Alone, at Qwen3-4B's shapes on
-# an H100 (benchmarks/gemm_bench.py, docs/measurements/2026-11-28-h100-draw, call-4), cuBLAS read
-# gate|up in 40.46 us at 64 rows against 42.74 at 32, by the kernel its heuristics pick for each.
-# Taken where the parts are (compiled products of PARTIALS_ROWS rows on PARTIALS_DEVICES, 2-byte
-# plain weights), for fewer rows than R, and not for a projection in parts.
-PAD_ROWS = _per_projection(os.environ.get("INFERCOMP_FAST_PAD_ROWS", ""), "INFERCOMP_FAST_PAD_ROWS")
-
-
 # Products of PARTIALS_ROWS rows by infercomp's own Triton kernels (fast/rows_kernel.py) instead
-# of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them: an experiment, off
-# by default until measured in the engine. INFERCOMP_FAST_ROWS: "" (cuBLAS), "plain" (tiles
-# loaded by address) or "tma" (tiles brought by the copy engine); ROWS_PDL: each launch
-# programmatically dependent on the kernel before it.
-ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "")
-ROWS_PDL = False
+# of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them, and gate|up's
+# product with its activation in one kernel (GATED). Qwen3-4B on H100s, one process each
+# (docs/measurements/2026-11-28-h100-rows): batch 32 4.164 -> 3.953 and 4.087 -> 3.931 ms a step,
+# batch 4 3.754 -> 3.673. INFERCOMP_FAST_ROWS=0 keeps cuBLAS (the knob that measures them).
+ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "1") != "0"
+GATED = True
 _TRITON = importlib.util.find_spec("triton") is not None  # looked up here: the compiler cannot import
 
 
@@ -83,19 +74,42 @@ def _rows_kernel():
 
 
 @torch.library.custom_op("infercomp::rows_product", mutates_args=())
-def rows_product(x: torch.Tensor, weight: torch.Tensor, splits: int, tma: bool, pdl: bool) -> torch.Tensor:
+def rows_product(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
     """x (M, K) @ weight (N, K).T by fast/rows_kernel.py: (M, N) in x's dtype for splits 1, else
     (splits, M, N) float32 partial sums."""
-    kernel = _rows_kernel()
-    launch = kernel.tma_launch if tma else kernel.launch
-    return launch(x.contiguous(), weight, {"SPLIT": splits}, pdl=pdl)
+    return _rows_kernel().launch(x.contiguous(), weight, {"SPLIT": splits})
 
 
 @rows_product.register_fake
-def _(x: torch.Tensor, weight: torch.Tensor, splits: int, tma: bool, pdl: bool) -> torch.Tensor:
+def _(x: torch.Tensor, weight: torch.Tensor, splits: int) -> torch.Tensor:
     if splits == 1:
         return x.new_empty(x.shape[0], weight.shape[0])
     return x.new_empty(splits, x.shape[0], weight.shape[0], dtype=torch.float32)
+
+
+@torch.library.custom_op("infercomp::gated_product", mutates_args=())
+def gated_product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """silu(x @ gate.T) * (x @ up.T), (M, N), for x (M, K) and weight (2 N, K) = [gate; up]."""
+    return _rows_kernel().gated_launch(x.contiguous(), weight)
+
+
+@gated_product.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(x.shape[0], weight.shape[0] // 2)
+
+
+def _rows_serve(x: torch.Tensor, weight, bias, splits: int) -> bool:
+    """Whether fast/rows_kernel.py takes x (..., in) @ weight.T (in `splits` parts)."""
+    return ROWS and _TRITON and bias is None and _parts_serve(x, weight, splits) and weight.is_contiguous()
+
+
+def gated(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up for x (..., in) and weight (2 inter, in) = [gate; up]: (..., inter)."""
+    if GATED and _rows_serve(x, weight, None, 1):
+        flat = gated_product(x.reshape(-1, x.shape[-1]), weight)  # (M, inter)
+        return flat.view(*x.shape[:-1], weight.shape[0] // 2)
+    gate, up = project("gate_up", x, weight).chunk(2, dim=-1)
+    return F.silu(gate) * up
 
 
 @torch.library.custom_op("infercomp::cublas_linear", mutates_args=())
@@ -132,32 +146,19 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
     splits = PARTIALS.get(name, 1)
-    if ROWS and _TRITON and bias is None and weight.is_contiguous() and _parts_serve(x, weight, splits):
-        flat = rows_product(
-            x.reshape(-1, x.shape[-1]), weight, splits, ROWS == "tma", ROWS_PDL
-        )  # (M, out) or (S, M, out)
+    if _rows_serve(x, weight, bias, splits):
+        flat = rows_product(x.reshape(-1, x.shape[-1]), weight, splits)  # (M, out) or (S, M, out)
         flat = flat if splits == 1 else flat.sum(0).to(x.dtype)
         return flat.view(*x.shape[:-1], weight.shape[0])
     if splits > 1 and bias is None and _parts_serve(x, weight, splits):
         parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
         return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
-    pad = PAD_ROWS.get(name, 0)
-    if pad and _parts_serve(x, weight, 1) and x.numel() // x.shape[-1] < pad:
-        return padded_linear(x, weight, bias, pad)
     return F.linear(x, weight, bias)
-
-
-def padded_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> torch.Tensor:
-    """x (..., in) @ weight.T (+ bias) with x's M rows padded by zero rows to `rows` first (the
-    compiler writes the padding where it writes x); the product's first M rows: (..., out)."""
-    flat = x.reshape(-1, x.shape[-1])  # (M, in)
-    y = F.linear(F.pad(flat, (0, 0, 0, rows - flat.shape[0])), weight, bias)  # (rows, out)
-    return y[: flat.shape[0]].view(*x.shape[:-1], weight.shape[0])
 
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:
     """Whether x (..., in) @ weight.T may be taken in `splits` float32 parts (see PARTIALS); with
-    splits 1, whether it may be padded (see PAD_ROWS): the same conditions serve both."""
+    splits 1, whether infercomp's few-row kernels may take it (see ROWS): the same conditions."""
     if not torch.compiler.is_compiling():
         return False
     rows = x.numel() // x.shape[-1]
