@@ -136,7 +136,7 @@ VARIANTS = {
     "partials-off": _switch("infercomp.fast.products", "PARTIALS", {}),
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
     "rows-off": _switch("infercomp.fast.products", "ROWS", False),
-    "gated-off": _switch("infercomp.fast.products", "GATED", False),
+    "gated": _switch("infercomp.fast.products", "GATED", True),
 }
 
 

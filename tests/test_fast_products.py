@@ -173,7 +173,7 @@ def own(monkeypatch):
 def test_own_kernels_take_compiled_products_of_2_to_64_rows(own):
     torch.manual_seed(6)
     w = torch.randn(48, 256, dtype=torch.bfloat16)
-    assert products.ROWS and products.GATED  # on by default
+    assert products.ROWS and not products.GATED  # the few-row kernels on by default, the fused activation off
     for rows in (1, 2, 64, 65):
         x = torch.randn(rows, 256, dtype=torch.bfloat16)
         _close(compiled_project("o")(x, w), F.linear(x, w), torch.bfloat16)
@@ -189,6 +189,7 @@ def test_own_kernels_take_compiled_products_of_2_to_64_rows(own):
 
 
 def test_own_kernels_fuse_gate_up_with_its_activation(own, monkeypatch):
+    monkeypatch.setattr(products, "GATED", True)
     torch.manual_seed(7)
     w = torch.randn(2 * 24, 256, dtype=torch.bfloat16)
     x = torch.randn(2, 3, 256, dtype=torch.bfloat16)

@@ -60,12 +60,14 @@ PARTIALS_ROWS = range(2, 65)
 PARTIALS_DEVICES = frozenset({"cuda"})
 
 # Products of PARTIALS_ROWS rows by infercomp's own Triton kernels (fast/rows_kernel.py) instead
-# of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them, and gate|up's
-# product with its activation in one kernel (GATED). Qwen3-4B on H100s, one process each
-# (docs/measurements/2026-11-28-h100-rows): batch 32 4.164 -> 3.953 and 4.087 -> 3.931 ms a step,
-# batch 4 3.754 -> 3.673. INFERCOMP_FAST_ROWS=0 keeps cuBLAS (the knob that measures them).
+# of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them. Qwen3-4B on H100s,
+# each pair in one process (docs/measurements/2026-11-28-h100-rows): batch 32 4.164 -> 3.953,
+# 4.087 -> 3.931 and 4.302 -> 3.919 ms a step; batch 4 3.754 -> 3.673 and 3.843 -> 3.655.
+# INFERCOMP_FAST_ROWS=0 keeps cuBLAS (the knob that measures them). GATED: gate|up's product and
+# its activation in one kernel, off: the step measured 3.919 -> 3.94 ms (batch 32) and
+# 3.655 -> 3.666 (batch 4) with it (call 4).
 ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "1") != "0"
-GATED = True
+GATED = False
 _TRITON = importlib.util.find_spec("triton") is not None  # looked up here: the compiler cannot import
 
 

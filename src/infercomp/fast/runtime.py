@@ -99,7 +99,9 @@ class Runtime:
             if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
                 mode += ", products in float32 parts " + ",".join(f"{k}:{v}" for k, v in products.PARTIALS.items())
             if self.compile_layers and products.ROWS:  # read here: a benchmark variant may set it
-                mode += ", 2-64 rows by infercomp's Triton products" + (" (gate|up with its activation)" if products.GATED else "")
+                mode += ", 2-64 rows by infercomp's Triton products" + (
+                    " (gate|up with its activation)" if products.GATED else ""
+                )
         # The small operations around the layers (mask, rotary gathers, final norm, a step's
         # bookkeeping) compiled too: each is otherwise a handful of tiny kernels per step, a gap
         # of a microsecond or two each in the chain. A knob to measure what it buys.
