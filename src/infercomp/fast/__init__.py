@@ -5,7 +5,8 @@ its step time is Python and kernel-launch overhead. This engine runs the same me
 memory-bandwidth limit:
   model.py        a lean Llama/Qwen forward pass over the loaded weights (fused projections)
   gemv.py         single-row matrix-vector products with norm, activation and residual fused (Triton)
-  products.py     the products of several rows (cuBLAS; o and down in float32 parts at 2-64 rows)
+  products.py     the products of several rows (o and down in float32 parts at 2-64 rows)
+  rows_kernel.py  infercomp's Triton products of 2-64 rows on CUDA (cuBLAS for longer blocks)
   kvcache.py      the static KV cache: model dtype, or int8 / fp8 codes with their scales
   offload.py      the offloaded KV cache: host memory, streamed through two device layers
   runtime.py      the compiled layer function, CUDA-graph capture, the forward pass

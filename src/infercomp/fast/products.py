@@ -1,8 +1,9 @@
 """The matrix products of a layer of several rows (and the knobs that choose how they run).
 
 A layer of one row runs infercomp's own one-row kernels (fast.gemv, fast.packed) with the norms
-and residuals fused in; a layer of several rows runs cuBLAS through these functions, with the
-compiler fusing what comes before and after each product.
+and residuals fused in; a layer of several rows runs these functions, with the compiler fusing
+what comes before and after each product: infercomp's few-row Triton kernels (fast/rows_kernel.py)
+for a compiled step of 2-64 rows on CUDA, cuBLAS for the rest (prefills, CPU, other dtypes).
 """
 
 from __future__ import annotations
