@@ -1,5 +1,5 @@
-"""The batch-32 step's matrix products alone: how fast cuBLAS reads each Qwen3-4B weight at a few
-row counts and formulations, to see which would read nearer the copy bandwidth.
+"""The batch-32 step's matrix products alone: how fast cuBLAS and infercomp's few-row kernels read
+each Qwen3-4B weight in a few formulations, to see which would read nearer the copy bandwidth.
 
 Usage (GPU): python benchmarks/gemm_bench.py --out DIR
 Per (projection, formulation): as many copies of the weight as make 400 MB (so each product reads

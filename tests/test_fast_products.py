@@ -44,7 +44,7 @@ def taken(monkeypatch):
 
     monkeypatch.setattr(products, "partial_products", counted)
     monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
-    monkeypatch.setattr(products, "ROWS", False)  # cuBLAS's forms (fast/rows_kernel.py: test_own_kernels_*)
+    monkeypatch.setattr(products, "ROWS_READY", False)  # cuBLAS's forms (fast/rows_kernel.py: test_own_kernels_*)
     torch._dynamo.reset()
     return calls
 
@@ -164,7 +164,7 @@ class _OwnKernels:
 def own(monkeypatch):
     kernels = _OwnKernels()
     monkeypatch.setattr(products, "_rows_kernel", lambda: kernels)
-    monkeypatch.setattr(products, "_TRITON", True)
+    monkeypatch.setattr(products, "ROWS_READY", True)
     monkeypatch.setattr(products, "PARTIALS_DEVICES", frozenset({"cpu"}))
     torch._dynamo.reset()
     return kernels.launches
@@ -182,6 +182,11 @@ def test_own_kernels_take_compiled_products_of_2_to_64_rows(own):
     assert own == [("rows", 2, 4), ("rows", 2, 1), ("rows", 64, 4), ("rows", 64, 1)]
     x = torch.randn(8, 256, dtype=torch.bfloat16)
     assert torch.equal(products.project("qkv", x, w), F.linear(x, w)) and len(own) == 4  # eager: cuBLAS
+    torch._dynamo.reset()  # the lambda above was compiled for 8 shapes already
+    project_qkv = compiled_project("qkv")
+    project_qkv(x.float(), w.float())  # 4-byte values: cuBLAS
+    project_qkv(x, w.T.contiguous().T)  # a weight not stored row by row: cuBLAS
+    assert len(own) == 4
     bias = torch.randn(48, dtype=torch.bfloat16)
     with_bias = torch.compile(lambda x: products.project("qkv", x, w, bias), backend="aot_eager", fullgraph=True)
     _close(with_bias(x), F.linear(x, w, bias), torch.bfloat16)
@@ -202,7 +207,26 @@ def test_own_kernels_fuse_gate_up_with_its_activation(own, monkeypatch):
     torch._dynamo.reset()
     _close(torch.compile(products.gated, backend="aot_eager", fullgraph=True)(x, w), F.silu(gate) * up, torch.bfloat16)
     assert own == [("gated", 6, 1), ("rows", 6, 1)]  # the product alone, the activation compiled
-    monkeypatch.setattr(products, "ROWS", False)
+    monkeypatch.setattr(products, "ROWS_READY", False)
     torch._dynamo.reset()
     torch.compile(products.gated, backend="aot_eager", fullgraph=True)(x, w)
-    assert len(own) == 2  # INFERCOMP_FAST_ROWS=0: cuBLAS
+    assert len(own) == 2  # not prepared (INFERCOMP_FAST_ROWS=0, no Triton, not Hopper): cuBLAS
+
+
+def test_prepare_takes_the_few_row_kernels_only_on_hopper(monkeypatch):
+    """On a CUDA device of compute capability 9 with Triton (here a stand-in) and ROWS on; a CPU
+    engine's preparation leaves the choice as it was."""
+    monkeypatch.setattr(products, "ROWS_READY", False)
+    monkeypatch.setattr(products, "_rows_kernel", lambda: _OwnKernels())
+    cuda = torch.device("cuda", 0)
+    for capability, rows, want in [((9, 0), True, True), ((8, 0), True, False), ((10, 0), True, False),
+                                   ((9, 0), False, False)]:  # fmt: skip
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device, c=capability: c)
+        monkeypatch.setattr(products, "ROWS", rows)
+        assert products.prepare(cuda) is want and products.ROWS_READY is want
+    monkeypatch.setattr(products, "ROWS", True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
+    assert products.prepare(cuda) is True
+    assert products.prepare(torch.device("cpu")) is True  # left alone
+    monkeypatch.setattr(products, "_rows_kernel", lambda: False)  # Triton missing
+    assert products.prepare(cuda) is False

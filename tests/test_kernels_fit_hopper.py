@@ -35,11 +35,18 @@ NAMES = {torch.bfloat16: "bf16", torch.float32: "fp32"}
 pytestmark = pytest.mark.slow
 
 
-def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3):
-    """fn compiled for sm_90: its metadata (shared memory in bytes)."""
+def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3, divisible=()):
+    """fn compiled for sm_90: its metadata (shared memory in bytes). As a launch would compile it:
+    every pointer 16-byte aligned and the integers named in `divisible` multiples of 16 (Triton
+    specializes on both, and only then pipelines the loads into shared memory: without them a
+    64 x 128 block at 5 stages reports 24 KB where the GPU needs 120)."""
+    aligned = [name for name, kind in signature.items() if kind.startswith("*")] + list(divisible)
+    attrs = {(fn.arg_names.index(name),): [["tt.divisibility", 16]] for name in aligned}
     try:
         kernel = compile(
-            ASTSource(fn, signature, constants), target=HOPPER, options={"num_warps": warps, "num_stages": stages}
+            ASTSource(fn, signature, constants, attrs),
+            target=HOPPER,
+            options={"num_warps": warps, "num_stages": stages},
         )
     except RuntimeError as exc:  # no ptxas for sm_90 in this Triton build
         if "ptxas" in str(exc).lower():
@@ -160,5 +167,15 @@ def test_the_few_row_products_candidates_fit(block_m):
         for c in configs:
             constants = dict(BLOCK_M=block_m, **c.kwargs, **{key: v for key, v in extra.items() if key != "y_ptr"})
             sig = {**signature, "y_ptr": extra["y_ptr"], **{name: "constexpr" for name in constants}}
-            meta = hopper(fn, sig, constants, warps=c.num_warps, stages=c.num_stages)
+            meta = hopper(fn, sig, constants, warps=c.num_warps, stages=c.num_stages, divisible=("N", "K"))
             assert meta.shared <= SHARED_LIMIT, (fn.__name__, c, meta.shared)
+
+
+def test_the_few_row_check_can_fail():
+    """A block choice the GPU refused (64 x 256 at 5 stages: 245,760 bytes, call-1 of
+    docs/measurements/2026-11-28-h100-rows) is refused here too."""
+    constants = dict(BLOCK_M=32, BLOCK_N=64, BLOCK_K=256, SPLIT=1)
+    signature = dict(x_ptr="*bf16", w_ptr="*bf16", y_ptr="*bf16", N="i32", K="i32", M="i32")
+    signature.update({name: "constexpr" for name in constants})
+    meta = hopper(rows_kernel.rows_body, signature, constants, stages=5, divisible=("N", "K"))
+    assert meta.shared == 245760 > SHARED_LIMIT

@@ -3,12 +3,12 @@
 A layer of one row runs infercomp's own one-row kernels (fast.gemv, fast.packed) with the norms
 and residuals fused in; a layer of several rows runs these functions, with the compiler fusing
 what comes before and after each product: infercomp's few-row Triton kernels (fast/rows_kernel.py)
-for a compiled step of 2-64 rows on CUDA, cuBLAS for the rest (prefills, CPU, other dtypes).
+for compiled products of 2-64 rows on a Hopper GPU (decode steps, verify blocks, beam groups,
+prefills that short), cuBLAS for the rest (longer prefills, other GPUs, CPU, 4-byte dtypes).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import warnings
 
@@ -63,17 +63,30 @@ PARTIALS_DEVICES = frozenset({"cuda"})
 # Products of PARTIALS_ROWS rows by infercomp's own Triton kernels (fast/rows_kernel.py) instead
 # of cuBLAS, in the same float32 parts (PARTIALS) where a projection has them. Qwen3-4B on H100s,
 # each pair in one process (docs/measurements/2026-11-28-h100-rows): batch 32 4.164 -> 3.953,
-# 4.087 -> 3.931 and 4.302 -> 3.919 ms a step; batch 4 3.754 -> 3.673 and 3.843 -> 3.655.
+# 4.087 -> 3.932 and 4.302 -> 3.919 ms a step; batch 4 3.754 -> 3.673 and 3.843 -> 3.655 (the
+# first two with an earlier, wider list of block choices).
 # INFERCOMP_FAST_ROWS=0 keeps cuBLAS (the knob that measures them). GATED: gate|up's product and
 # its activation in one kernel, off: the step measured 3.919 -> 3.94 ms (batch 32) and
 # 3.655 -> 3.666 (batch 4) with it (call 4).
 ROWS = os.environ.get("INFERCOMP_FAST_ROWS", "1") != "0"
 GATED = False
-_TRITON = importlib.util.find_spec("triton") is not None  # looked up here: the compiler cannot import
+ROWS_READY = False  # set by prepare(), before compiling: the compiler cannot import or ask the device
 
 
 def _rows_kernel():
     return kernel_or_false("infercomp.fast.rows_kernel")
+
+
+def prepare(device: torch.device) -> bool:
+    """Whether compiled products of 2-64 rows on `device` take the few-row kernels: ROWS, Triton
+    importable, and a Hopper GPU (compute capability 9: H100, H200), the only kind they were
+    measured and sized on (5 pipelining stages of up to 32 KB); elsewhere cuBLAS. A CPU engine
+    beside a CUDA one leaves the CUDA one's choice alone. Returns ROWS_READY."""
+    global ROWS_READY
+    if device.type == "cuda":
+        hopper = torch.cuda.get_device_capability(device)[0] == 9
+        ROWS_READY = bool(ROWS and hopper and _rows_kernel())
+    return ROWS_READY
 
 
 @torch.library.custom_op("infercomp::rows_product", mutates_args=())
@@ -103,7 +116,7 @@ def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def _rows_serve(x: torch.Tensor, weight, bias, splits: int) -> bool:
     """Whether fast/rows_kernel.py takes x (..., in) @ weight.T (in `splits` parts)."""
-    return ROWS and _TRITON and bias is None and _parts_serve(x, weight, splits) and weight.is_contiguous()
+    return ROWS_READY and bias is None and _parts_serve(x, weight, splits) and weight.is_contiguous()
 
 
 def gated(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

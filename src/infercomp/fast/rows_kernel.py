@@ -1,7 +1,7 @@
 """Triton products for a few rows against a large weight: x (M, K) @ weight (N, K).T for M of
 2-64 (a decode step's batch, a verify block, a beam group), in place of cuBLAS (fast/products.py).
 
-Why its own kernel: at 32 rows cuBLAS read Qwen3-4B's weights at 1.75-2.46 TB/s against a copy
+Why its own kernel: at 32 rows cuBLAS read Qwen3-4B's weights at 1.75-2.39 TB/s against a copy
 bandwidth of 2.97 (docs/measurements/2026-11-28-h100-draw, call-4). Such a product is a stream
 over the weight; the rows are a small tile every program rereads from L2. So each program takes
 BLOCK_N weight rows and 1/SPLIT of the columns, and multiplies in the transposed order,
@@ -9,14 +9,16 @@ weight tile (BLOCK_N, BLOCK_K) @ x tile.T (BLOCK_K, BLOCK_M): the weight rows fi
 cores' wide side and the few input rows the narrow one ("swap AB"). With SPLIT > 1 every program
 stores its float32 partial sums, (SPLIT, M, N), for the kernel that consumes the product to add
 up (the compiler folds that sum into the next fused kernel). gated_body does gate|up's product
-and silu(gate) * up in one kernel.
+and silu(gate) * up in one kernel (off by default: fast.products.GATED).
 
-Measured on H100s (docs/measurements/2026-11-28-h100-rows): alone, 2-10 % faster than cuBLAS's
-best form per Qwen3-4B weight at 32 rows; in the batch-32 step 4.164 -> 3.953 ms and
-4.087 -> 3.931 ms (two machines), batch 4 3.754 -> 3.673 ms. Measured there and not kept: the
-work split evenly over the SMs (stream-K; no faster alone, slower in the step), tiles brought by
-the copy engine (TMA; equal in the step), and programmatic dependent launch (faster alone, slower
-in the batch-32 step, where the kernels around these are the compiler's).
+Measured on H100s (docs/measurements/2026-11-28-h100-rows): alone at 32 rows, q|k|v, o and
+gate|up 2-8 % faster than cuBLAS's best form of each, down tied; the batch-32 step against cuBLAS
+in one process 4.164 -> 3.953, 4.087 -> 3.932 and 4.302 -> 3.919 ms (three machines), batch 4
+3.754 -> 3.673 and 3.843 -> 3.655. Measured there and not kept: the work split evenly over the
+SMs (stream-K; alone no faster on gate|up and q|k|v, about as fast on o and down, slower in the
+step), tiles brought by the copy engine (TMA; tied in the step), and programmatic dependent
+launch (alone faster on some products and slower on others; in the step slower at batch 32,
+faster at batch 4).
 
 Imported only where Triton is installed; the interpreter (TRITON_INTERPRET=1) runs it on CPU
 (in float16: its bfloat16 tl.dot returns garbage).
@@ -100,9 +102,10 @@ def _configs(shapes):
 
 
 # The block sizes each shape's launches choose from, timed once per shape (triton.autotune flushes
-# L2 between timings, so each candidate streams its weight from memory as in a step). Only
-# near-equal candidates from benchmarks/gemm_bench.py's timings (64 weight rows by 128 columns a
-# step; 128-row blocks and 256-column steps were slower), so the choice is stable run to run.
+# L2 between timings, so each candidate streams its weight from memory as in a step): 64 weight
+# rows by 128 columns a step, the best block in benchmarks/gemm_bench.py's timings (128-row blocks
+# and 256-column steps were slower), at the pipelining depths that won for some projection there
+# (3 stages for gate|up, 4 or 5 for the others; they differ by up to 17 % on one projection).
 ROWS_CONFIGS = _configs([(64, 128, 3), (64, 128, 4), (64, 128, 5)])
 GATED_CONFIGS = _configs([(32, 128, 3), (32, 128, 4), (32, 128, 5), (64, 128, 3)])
 if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter: one config, no timing
@@ -121,6 +124,7 @@ def launch(x: torch.Tensor, weight: torch.Tensor, config: dict) -> torch.Tensor:
     float32 partial sums (SPLIT, M, N). config: SPLIT, and fixed BLOCK_N, BLOCK_K, num_warps,
     num_stages (benchmarks), or only SPLIT for the autotuned choice among ROWS_CONFIGS."""
     (rows, k), n = x.shape, weight.shape[0]
+    assert x.stride(1) == 1 and (rows == 1 or x.stride(0) == k) and weight.is_contiguous(), "rows of K values"
     split = config["SPLIT"]
     y = x.new_empty(split, rows, n, dtype=x.dtype if split == 1 else torch.float32)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), split)  # noqa: E731
@@ -133,6 +137,7 @@ def gated_launch(x: torch.Tensor, weight: torch.Tensor, config: dict | None = No
     """silu(x @ gate.T) * (x @ up.T), (M, N), for weight (2 N, K) = [gate; up]; config: fixed
     BLOCK_N, BLOCK_K, num_warps, num_stages (benchmarks), or None for the autotuned choice."""
     (rows, k), n = x.shape, weight.shape[0] // 2
+    assert x.stride(1) == 1 and (rows == 1 or x.stride(0) == k) and weight.is_contiguous(), "rows of K values"
     y = x.new_empty(rows, n)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)  # noqa: E731
     kernel = gated_tuned if config is None else gated_body

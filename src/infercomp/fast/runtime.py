@@ -65,6 +65,7 @@ class Runtime:
         self.capture = self.cuda and os.environ.get("INFERCOMP_FAST_EAGER", "0") != "1"
         self.compile_layers = compile_layers and self.capture
         gemv.prepare(device, enabled=self.capture)  # eager CUDA runs keep the plain products
+        products.prepare(device)  # before any compile: which products of 2-64 rows are infercomp's
         if self.cuda:
             look_up_kernels()
         if self.compile_layers:
@@ -98,7 +99,7 @@ class Runtime:
                 mode += f", cuBLAS for {'/'.join(sorted(products.CUBLAS_PROJECTIONS))}"
             if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
                 mode += ", products in float32 parts " + ",".join(f"{k}:{v}" for k, v in products.PARTIALS.items())
-            if self.compile_layers and products.ROWS:  # read here: a benchmark variant may set it
+            if self.compile_layers and products.ROWS_READY:
                 mode += ", 2-64 rows by infercomp's Triton products" + (
                     " (gate|up with its activation)" if products.GATED else ""
                 )
