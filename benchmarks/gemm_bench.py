@@ -41,14 +41,18 @@ REPEATS = 10
 # Column splits tried per projection: enough programs for 132 SMs at 64-row blocks (o and down
 # have 2,560 rows: 40 blocks), and no more parts than the float32 sums can afford.
 SPLITS = {"qkv": (1, 2, 4), "o": (2, 4, 8), "gate_up": (1, 2), "down": (2, 4, 8)}
+# The engine's candidates (fast/rows_kernel.py ROWS_CONFIGS), and 128-row blocks with 8 warps:
+# half the rereads of the input rows from L2 per weight byte (at 32 rows each 64-row program
+# reads 164 KB of rows beside its 327 KB of gate|up's weight), not yet measured.
 TRITON = [dict(BLOCK_N=64, BLOCK_K=128, num_warps=4, num_stages=st) for st in (3, 4, 5)]
+TRITON += [dict(BLOCK_N=128, BLOCK_K=128, num_warps=8, num_stages=st) for st in (3, 4)]
 
 
 def triton_formulations(name: str):
     for split in SPLITS[name]:
         for c in TRITON:
             config = dict(c, SPLIT=split)
-            label = f"triton-n{c['BLOCK_N']}-k{c['BLOCK_K']}-s{c['num_stages']}-p{split}"
+            label = f"triton-n{c['BLOCK_N']}-k{c['BLOCK_K']}-w{c['num_warps']}-s{c['num_stages']}-p{split}"
             yield label, 32, lambda x, w, config=config: rows_kernel.launch(x, w, config)
 
 

@@ -99,6 +99,25 @@ def _partials(**splits: int):
     return on
 
 
+def _rows_configs(*shapes):
+    """A variant whose few-row products choose among (BLOCK_N, BLOCK_K, warps, stages) `shapes`
+    instead of fast/rows_kernel.py's ROWS_CONFIGS (a fresh autotuner: choices not carried over)."""
+
+    def on():
+        import triton
+
+        from infercomp.fast import rows_kernel
+
+        before = rows_kernel.rows_tuned
+        configs = [
+            triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=st) for bn, bk, w, st in shapes
+        ]
+        rows_kernel.rows_tuned = triton.autotune(configs=configs, key=["M", "N", "K", "SPLIT"])(rows_kernel.rows_body)
+        return lambda: setattr(rows_kernel, "rows_tuned", before)
+
+    return on
+
+
 def _cublaslt():
     before = torch.backends.cuda.preferred_blas_library()
     torch.backends.cuda.preferred_blas_library("cublaslt")
@@ -137,6 +156,8 @@ VARIANTS = {
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
     "rows-off": _switch("infercomp.fast.products", "ROWS", False),
     "gated": _switch("infercomp.fast.products", "GATED", True),
+    "rows-n128-w8": _rows_configs((128, 128, 8, 3), (128, 128, 8, 4)),
+    "rows-wide": _rows_configs((64, 128, 4, 3), (64, 128, 4, 4), (64, 128, 4, 5), (128, 128, 8, 3), (128, 128, 8, 4)),
 }
 
 
