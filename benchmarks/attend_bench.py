@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
-from gemv_splits import graph_us  # noqa: E402
+from gemv_splits import graph_us, write_results  # noqa: E402
 
 from infercomp.fast import attend_kernel as ak  # noqa: E402
 
@@ -92,8 +91,7 @@ def main() -> None:
             print(lines[-1], flush=True)
         del args
         torch.cuda.empty_cache()
-    (out / "attend_bench.txt").write_text("\n".join(lines) + "\n")
-    (out / "attend_bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_results(out, "attend_bench", lines, records)
 
 
 if __name__ == "__main__":

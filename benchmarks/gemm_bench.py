@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from gemv_splits import graph_us  # noqa: E402
+from gemv_splits import graph_us, write_results  # noqa: E402
 
 from infercomp.fast import rows_kernel  # noqa: E402
 from infercomp.fast.products import partial_products  # noqa: E402
@@ -119,6 +118,11 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     lines, records = [], []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
     for name, (n, k) in SHAPES.items():
         copies = max(2, int(BYTES // (n * k * 2)))
         weights = [torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02 for _ in range(copies)]
@@ -127,27 +131,23 @@ def main() -> None:
             try:
                 error = check(fn, xs[0], weights[0], label.startswith("gated"))
             except Exception as e:  # e.g. a config whose stages outgrow shared memory
-                lines.append(f"{name:8} {label:18} FAILED: {type(e).__name__}: {str(e)[:120]}")
-                print(lines[-1], flush=True)
+                say(f"{name:8} {label:18} FAILED: {type(e).__name__}: {str(e)[:120]}")
                 continue
             if error > 0.02:  # bf16 rounding of the output is 2^-8 of its magnitude
-                lines.append(f"{name:8} {label:18} WRONG: relative error {error:.3g}")
-                print(lines[-1], flush=True)
+                say(f"{name:8} {label:18} WRONG: relative error {error:.3g}")
                 continue
             samples = time_products(fn, xs, weights)
             med = statistics.median(samples)
             records.append(dict(projection=name, formulation=label, rows=rows, copies=copies, us=samples, error=error))
-            lines.append(
+            say(
                 f"{name:8} {label:28} {med:7.2f} us (range {min(samples):.2f}-{max(samples):.2f}), "
                 f"{n * k * 2 / med / 1e3:5.0f} GB/s"
             )
-            print(lines[-1], flush=True)
         del weights
         torch.cuda.empty_cache()
     lines += best_of(records)
     print("\n".join(lines[-len(SHAPES) :]), flush=True)
-    (out / "gemm_bench.txt").write_text("\n".join(lines) + "\n")
-    (out / "gemm_bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_results(out, "gemm_bench", lines, records)
 
 
 if __name__ == "__main__":

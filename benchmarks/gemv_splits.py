@@ -75,6 +75,12 @@ def time_us(calls) -> list[float]:
     return graph_us(calls, REPLAYS)
 
 
+def write_results(out, stem: str, lines: list[str], records: list[dict]) -> None:
+    """A kernel benchmark's readable lines in out/STEM.txt and its raw samples in out/STEM.jsonl."""
+    (out / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
 def graph_us(calls, replays: int) -> list[float]:
     """The calls (compiled and warmed up already) captured in one CUDA graph, replayed once
     untimed (the first launch of a graph uploads it), then `replays` times: microseconds per

@@ -162,14 +162,15 @@ def project(name: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if name in CUBLAS_PROJECTIONS and bias is None:
         return cublas_linear(x, weight)
     splits = PARTIALS.get(name, 1)
+    flat = x.reshape(-1, x.shape[-1])  # (M, in)
     if _rows_serve(x, weight, bias, splits):
-        flat = rows_product(x.reshape(-1, x.shape[-1]), weight, splits)  # (M, out) or (S, M, out)
-        flat = flat if splits == 1 else flat.sum(0).to(x.dtype)
-        return flat.view(*x.shape[:-1], weight.shape[0])
-    if splits > 1 and bias is None and _parts_serve(x, weight, splits):
-        parts = partial_products(x.reshape(-1, x.shape[-1]), weight, splits)  # (S, M, out) float32
-        return parts.sum(0).to(x.dtype).view(*x.shape[:-1], weight.shape[0])
-    return F.linear(x, weight, bias)
+        out = rows_product(flat, weight, splits)  # (M, out), or (S, M, out) float32 parts
+    elif splits > 1 and bias is None and _parts_serve(x, weight, splits):
+        out = partial_products(flat, weight, splits)  # (S, M, out) float32 parts
+    else:
+        return F.linear(x, weight, bias)
+    out = out.sum(0).to(x.dtype) if out.dim() == 3 else out
+    return out.view(*x.shape[:-1], weight.shape[0])
 
 
 def _parts_serve(x: torch.Tensor, weight: torch.Tensor, splits: int) -> bool:

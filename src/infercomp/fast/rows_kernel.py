@@ -119,12 +119,18 @@ def block_m(rows: int) -> int:
     return max(16, triton.next_power_of_2(rows))
 
 
+def _check_rows(x: torch.Tensor, weight: torch.Tensor) -> None:
+    """The kernels index x (M, K) and weight (N, K) as rows of K contiguous values."""
+    k = x.shape[1]
+    assert x.stride(1) == 1 and (x.shape[0] == 1 or x.stride(0) == k) and weight.is_contiguous(), "rows of K values"
+
+
 def launch(x: torch.Tensor, weight: torch.Tensor, config: dict) -> torch.Tensor:
     """x (M, K) @ weight (N, K).T: (M, N) in x's dtype when config's SPLIT is 1, else the SPLIT
     float32 partial sums (SPLIT, M, N). config: SPLIT, and fixed BLOCK_N, BLOCK_K, num_warps,
     num_stages (benchmarks), or only SPLIT for the autotuned choice among ROWS_CONFIGS."""
     (rows, k), n = x.shape, weight.shape[0]
-    assert x.stride(1) == 1 and (rows == 1 or x.stride(0) == k) and weight.is_contiguous(), "rows of K values"
+    _check_rows(x, weight)
     split = config["SPLIT"]
     y = x.new_empty(split, rows, n, dtype=x.dtype if split == 1 else torch.float32)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), split)  # noqa: E731
@@ -137,7 +143,7 @@ def gated_launch(x: torch.Tensor, weight: torch.Tensor, config: dict | None = No
     """silu(x @ gate.T) * (x @ up.T), (M, N), for weight (2 N, K) = [gate; up]; config: fixed
     BLOCK_N, BLOCK_K, num_warps, num_stages (benchmarks), or None for the autotuned choice."""
     (rows, k), n = x.shape, weight.shape[0] // 2
-    assert x.stride(1) == 1 and (rows == 1 or x.stride(0) == k) and weight.is_contiguous(), "rows of K values"
+    _check_rows(x, weight)
     y = x.new_empty(rows, n)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)  # noqa: E731
     kernel = gated_tuned if config is None else gated_body
