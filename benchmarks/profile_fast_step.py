@@ -156,6 +156,8 @@ VARIANTS = {
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
     "rows-off": _switch("infercomp.fast.products", "ROWS", False),
     "gated": _switch("infercomp.fast.products", "GATED", True),
+    "early-off": _switch("infercomp.fast.rows_kernel", "TRIGGER", False),
+    "prefetch-off": _switch("infercomp.fast.attend_kernel", "PREFETCH", False),
     "rows-n128-w8": _rows_configs((128, 128, 8, 3), (128, 128, 8, 4)),
     "rows-wide": _rows_configs((64, 128, 4, 3), (64, 128, 4, 4), (64, 128, 4, 5), (128, 128, 8, 3), (128, 128, 8, 4)),
 }

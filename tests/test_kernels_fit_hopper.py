@@ -36,7 +36,12 @@ pytestmark = pytest.mark.slow
 
 
 def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3, divisible=()):
-    """fn compiled for sm_90: its metadata (shared memory in bytes). As a launch would compile it:
+    """fn compiled for sm_90: its metadata (shared memory in bytes); see build."""
+    return build(fn, signature, constants, warps, stages, divisible).metadata
+
+
+def build(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3, divisible=()):
+    """fn compiled for sm_90 (.metadata, .asm["ptx"]). As a launch would compile it:
     every pointer 16-byte aligned and the integers named in `divisible` multiples of 16 (Triton
     specializes on both, and only then pipelines the loads into shared memory: without them a
     64 x 128 block at 5 stages reports 24 KB where the GPU needs 120)."""
@@ -52,7 +57,7 @@ def hopper(fn, signature: dict, constants: dict, warps: int = 4, stages: int = 3
         if "ptxas" in str(exc).lower():
             pytest.skip(f"skipped: {exc}")
         raise
-    return kernel.metadata
+    return kernel
 
 
 def fresh_signature(t: str, constants: dict) -> dict:
@@ -179,3 +184,22 @@ def test_the_few_row_check_can_fail():
     signature.update({name: "constexpr" for name in constants})
     meta = hopper(rows_kernel.rows_body, signature, constants, stages=5, divisible=("N", "K"))
     assert meta.shared == 245760 > SHARED_LIMIT
+
+
+def test_the_attention_asks_l2_for_its_cache_before_it_waits_for_q_k_v():
+    """What the early start after q|k|v is for: fresh_kernel with PREFETCH asks L2 for the cached
+    keys and values (two loops of line prefetches) before griddepcontrol.wait, and asks nothing
+    without it; rows_body lets its dependents start with TRIGGER and only then."""
+    constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=32, F32=False, PDL=True, NORM=True, LINES=64)
+    for prefetch in (True, False):
+        c = {**constants, "PREFETCH": prefetch}
+        ptx = build(attend_kernel.fresh_kernel, fresh_signature("bf16", c), c, warps=2).asm["ptx"].splitlines()
+        asks = [i for i, line in enumerate(ptx) if "prefetch.global.L2" in line]
+        wait = next(i for i, line in enumerate(ptx) if "griddepcontrol.wait" in line)
+        assert (len(asks) == 2 and max(asks) < wait) if prefetch else not asks, (prefetch, asks, wait)
+    signature = dict(x_ptr="*bf16", w_ptr="*bf16", y_ptr="*bf16", N="i32", K="i32", M="i32")
+    for trigger in (True, False):
+        c = dict(BLOCK_M=32, BLOCK_N=64, BLOCK_K=128, SPLIT=1, TRIGGER=trigger)
+        sig = {**signature, **{name: "constexpr" for name in c}}
+        ptx = build(rows_kernel.rows_body, sig, c, stages=4, divisible=("N", "K")).asm["ptx"]
+        assert ("griddepcontrol.launch_dependents" in ptx) == trigger

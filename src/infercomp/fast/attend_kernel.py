@@ -57,6 +57,12 @@ WARPS = 4  # per program
 # Software-pipelining stages of the slot loop; None: Triton's default (3 on CUDA). For
 # benchmarks/attend_bench.py and the profiler's variants: 1 and 2 measured no better.
 STAGES = None
+# Whether fresh_kernel asks L2 for the row's cached keys and values (slots before the new one, which
+# no kernel of this step writes) before it waits for the q|k|v product, so that the reads overlap
+# the product (fast/rows_kernel.py TRIGGER starts the programs early) instead of following it.
+PREFETCH = True
+# 128-byte lines one program asks for per step of that loop: one a thread at two warps.
+PREFETCH_LINES = 64
 
 
 @triton.jit
@@ -64,6 +70,19 @@ def _dot(a, b, F32: tl.constexpr):
     if F32:
         return tl.dot(a, b, input_precision="ieee")  # exact float32 products, not TF32
     return tl.dot(a, b)
+
+
+@triton.jit
+def ask_l2(ptr, count, LINES: tl.constexpr):
+    """Asks L2 for the `count` contiguous elements at ptr, one 128-byte line an element of a
+    LINES-wide step. A hint: nothing comes into registers and the kernel does not wait for it."""
+    per_line = 1024 // ptr.dtype.element_ty.primitive_bitwidth  # elements in 128 bytes
+    for first in range(0, count, LINES * per_line):
+        at = tl.minimum(first + tl.arange(0, LINES) * per_line, count - 1)
+        address = (ptr + at).to(tl.int64)
+        # is_pure=False: the compiler keeps the instruction although its dummy result is unused
+        tl.inline_asm_elementwise("prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [address],
+                                  dtype=tl.int32, is_pure=False, pack=1)  # fmt: skip
 
 
 @triton.jit
@@ -168,6 +187,8 @@ def fresh_kernel(
     NORM: tl.constexpr,
     F32: tl.constexpr,
     PDL: tl.constexpr,
+    PREFETCH: tl.constexpr = False,
+    LINES: tl.constexpr = 64,
 ):
     b, kvh = tl.program_id(0), tl.program_id(1)
     dtype = out_ptr.dtype.element_ty
@@ -185,6 +206,9 @@ def fresh_kernel(
     cos = tl.load(cos_ptr + b * HD + d).to(tl.float32)
     sin = tl.load(sin_ptr + b * HD + d).to(tl.float32)
     base = b * stride_row + kvh * stride_head
+    if PREFETCH:  # slots 0..last-1, (last, hd) elements each of keys and values
+        ask_l2(k_ptr + base, last * stride_slot, LINES)
+        ask_l2(v_ptr + base, last * stride_slot, LINES)
     await_inputs(PDL)
     q = tl.load(qkv_ptr + q_at + d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
     q_partner = tl.load(qkv_ptr + q_at + partner_d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
@@ -252,6 +276,6 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        NORM=norm, **_meta(qkv, groups, hd, pdl, b * kv_heads),
+        NORM=norm, PREFETCH=PREFETCH and qkv.is_cuda, LINES=PREFETCH_LINES, **_meta(qkv, groups, hd, pdl, b * kv_heads),
     )  # fmt: skip
     return out

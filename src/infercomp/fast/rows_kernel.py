@@ -29,6 +29,7 @@ import os
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents
 
 
 @triton.jit
@@ -43,7 +44,10 @@ def rows_body(
     BLOCK_K: tl.constexpr,
     BLOCK_M: tl.constexpr,
     SPLIT: tl.constexpr,
+    TRIGGER: tl.constexpr = False,
 ):
+    if TRIGGER:  # see TRIGGER below the kernels
+        gdc_launch_dependents()
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     n_ok = n < N
     m = tl.arange(0, BLOCK_M)
@@ -97,6 +101,15 @@ def gated_body(
     tl.store(y_ptr + m[None, :] * N + n[:, None], h.to(dtype), mask=n_ok[:, None] & m_ok[None, :])
 
 
+# Whether the products let a kernel launched after them as a programmatic dependent start its
+# programs at once. Only the attention after q|k|v is launched so (fast/attend_kernel.py
+# fresh_kernel, which waits for the product's results before it reads them); the compiled kernels
+# after the other products start when the product ends, as they would without this. The early
+# programs load their positions and rotary tables, and ask L2 for their cached keys and values,
+# while the product streams its weight.
+TRIGGER = True
+
+
 def _configs(shapes):
     return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=4, num_stages=st) for bn, bk, st in shapes]
 
@@ -135,7 +148,8 @@ def launch(x: torch.Tensor, weight: torch.Tensor, config: dict) -> torch.Tensor:
     y = x.new_empty(split, rows, n, dtype=x.dtype if split == 1 else torch.float32)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), split)  # noqa: E731
     kernel = rows_tuned if len(config) == 1 else rows_body
-    kernel[grid](x, weight, y, rows, n, k, BLOCK_M=block_m(rows), **config)
+    trigger = TRIGGER and x.is_cuda
+    kernel[grid](x, weight, y, rows, n, k, BLOCK_M=block_m(rows), TRIGGER=trigger, **config)
     return y[0] if split == 1 else y
 
 
