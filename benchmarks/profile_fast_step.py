@@ -156,6 +156,7 @@ VARIANTS = {
     "draw-off": _switch("infercomp.fast.sampling", "_DRAW", False),
     "rows-off": _switch("infercomp.fast.products", "ROWS", False),
     "gated": _switch("infercomp.fast.products", "GATED", True),
+    "norm-chain-off": _switch("infercomp.fast.model", "NORM_CHAIN", False),
     "early-off": _switch("infercomp.fast.rows_kernel", "TRIGGER", False),
     "prefetch-off": _switch("infercomp.fast.attend_kernel", "PREFETCH", False),
     "rows-n128-w8": _rows_configs((128, 128, 8, 3), (128, 128, 8, 4)),

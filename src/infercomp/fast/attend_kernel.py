@@ -59,7 +59,11 @@ WARPS = 4  # per program
 STAGES = None
 # Whether fresh_kernel asks L2 for the row's cached keys and values (slots before the new one, which
 # no kernel of this step writes) before it waits for the q|k|v product, so that the reads overlap
-# the product (fast/rows_kernel.py TRIGGER starts the programs early) instead of following it.
+# the product (its programs start early: fast/rows_kernel.py TRIGGER, the one-row kernels' PDL).
+# Only where the programs do not outnumber the SMs. Qwen3-4B on one H100, one process, ms a step
+# (docs/measurements/2026-11-28-h100-overlap, call-2): batch 1 3.475 -> 3.466, batch 4 (32
+# programs) 3.552 -> 3.556, batch 32 (256 programs) 3.900 -> 3.969: there the asks compete with
+# the product for memory (an earlier try, 2026-11-27-h100-rows-prefetch: 4.403 -> 4.420).
 PREFETCH = True
 # 128-byte lines one program asks for per step of that loop: one a thread at two warps.
 PREFETCH_LINES = 64
@@ -273,9 +277,10 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     groups = heads // kv_heads
     out = qkv.new_empty(b, heads, hd)
     norm = q_norm is not None
+    prefetch = PREFETCH and qkv.is_cuda and not _many(qkv, b * kv_heads)
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        NORM=norm, PREFETCH=PREFETCH and qkv.is_cuda, LINES=PREFETCH_LINES, **_meta(qkv, groups, hd, pdl, b * kv_heads),
+        NORM=norm, PREFETCH=prefetch, LINES=PREFETCH_LINES, **_meta(qkv, groups, hd, pdl, b * kv_heads),
     )  # fmt: skip
     return out

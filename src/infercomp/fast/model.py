@@ -241,15 +241,21 @@ def layer_forward(
     sin: torch.Tensor,
     mask: torch.Tensor | None,  # (B, 1, q * groups, S) True where a key may be attended; None: see attention
     shape: Shape,
-) -> torch.Tensor:
+    normed: torch.Tensor | None = None,  # rms_norm(x, w.norm_in) where the layer before computed it
+    norm_next: torch.Tensor | None = None,  # (hidden,) the norm after this layer: see below
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The layer's output x (B, q, hidden); with norm_next, (x, rms_norm(x, norm_next)): the next
+    layer's input norm (or the model's final one) computed here, where the compiler makes it and
+    the residual add before it one kernel instead of two (not on the one-row path, whose kernels
+    take the norms into the products)."""
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
-    # norms and residuals fused into the products (fast.gemv); a q|k|v bias keeps the plain path
-    one_row = w.qkv_bias is None and gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)
+    one_row = fuses_norms(x, w)
     if one_row:
         qkv = gemv.product(x, w.qkv, w.norm_in, None, shape.eps, gemv.RMSNORM)
     else:
-        qkv = project("qkv", rms_norm(x, w.norm_in, shape.eps), w.qkv, w.qkv_bias)
+        normed = rms_norm(x, w.norm_in, shape.eps) if normed is None else normed
+        qkv = project("qkv", normed, w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
     if mask is not None and w.qkv_bias is None and attend.fuses_prologue() and attend.serves(xq, *kv[:3]):
@@ -266,7 +272,19 @@ def layer_forward(
         return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
     x = x + project("o", out, w.o)
     act = gated(rms_norm(x, w.norm_post, shape.eps), w.gate_up)  # silu(gate) * up, (B, q, inter)
-    return x + project("down", act, w.down)
+    x = x + project("down", act, w.down)
+    return x if norm_next is None else (x, rms_norm(x, norm_next, shape.eps))
+
+
+# Whether layers whose norms are operations of their own compute the norm after them (see
+# layer_forward's norm_next and fast.runtime's _layers); the profiler's norm-chain-off variant.
+NORM_CHAIN = True
+
+
+def fuses_norms(x: torch.Tensor, w: LayerWeights) -> bool:
+    """Whether the layer with input x runs fast.gemv's one-row kernels, which take its norms and
+    residuals into the products (a q|k|v bias keeps the plain path)."""
+    return w.qkv_bias is None and gemv.serves(x, w.qkv, w.o, w.gate_up, w.down)
 
 
 def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None, shape: Shape) -> torch.Tensor:

@@ -105,8 +105,10 @@ def gated_body(
 # programs at once. Only the attention after q|k|v is launched so (fast/attend_kernel.py
 # fresh_kernel, which waits for the product's results before it reads them); the compiled kernels
 # after the other products start when the product ends, as they would without this. The early
-# programs load their positions and rotary tables, and ask L2 for their cached keys and values,
-# while the product streams its weight.
+# programs load their positions and rotary tables (and, at few rows, ask L2 for their cached keys
+# and values: fast/attend_kernel.py PREFETCH) while the product streams its weight. Qwen3-4B on
+# one H100, one process, ms a step (docs/measurements/2026-11-28-h100-overlap, call-2): batch 4
+# 3.637 -> 3.552, batch 32 3.908 -> 3.900.
 TRIGGER = True
 
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import torch
 
 from infercomp.fast import gemv, products
+from infercomp.fast import model as model_module
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import attention_mask, embed_rows, head_logits, layer_forward, rms_norm
+from infercomp.fast.model import attention_mask, embed_rows, fuses_norms, head_logits, layer_forward, rms_norm
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -193,22 +194,35 @@ def forward(
         x = _layers(rt, model, cache, ids, pos, rows, mask, slice(0, b) if prefill else None)
         if out_index is not None:
             x = _pick(x, out_index)
-    x = rt.glue(rms_norm)(x, model.norm, model.shape.eps)
     return head_logits(model.head, x, rt.compile_layers, float32)
 
 
 def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: slice | None) -> torch.Tensor:
-    """Embedding and every layer (writing the cache): hidden states (B, q, hidden). written: the
-    cache rows a prefill writes without reading others (None: a step over rows already there)."""
+    """Embedding and every layer (writing the cache): the final norm's output (B, q, hidden).
+    written: the cache rows a prefill writes without reading others (None: a step over rows
+    already there).
+
+    Where the norms are operations of their own (not fast.gemv's one-row kernels), each layer
+    also computes the norm after it, the next layer's input norm or the model's final one, so
+    that the compiler makes it one kernel with the residual add that ends the layer: one kernel
+    fewer a layer."""
     cos, sin = rt.glue(rope_at)(pos, *model.rope_tables(cache.slots))
     x = embed_rows(model.embed, ids)  # (B, q, hidden)
+    eps, layers = model.shape.eps, model.layers
+    chain = model_module.NORM_CHAIN and not any(fuses_norms(x, w) for w in layers)
+    normed = rt.glue(rms_norm)(x, layers[0].norm_in, eps) if chain else None
     cache.begin(written)
-    for i, w in enumerate(model.layers):
+    for i, w in enumerate(layers):
         cache.before(i)
-        x = rt.layer(x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
+        args = (x, w, cache.layer(i), rows, cache.heads, pos, cos, sin, mask, model.shape)
+        if chain:
+            after = layers[i + 1].norm_in if i + 1 < len(layers) else model.norm
+            x, normed = rt.layer(*args, normed, after)
+        else:
+            x = rt.layer(*args)
         cache.after(i)
     cache.end()
-    return x
+    return normed if chain else rt.glue(rms_norm)(x, model.norm, eps)
 
 
 def rope_at(pos: torch.Tensor, cos_t: torch.Tensor, sin_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
