@@ -277,8 +277,9 @@ def layer_forward(
 
 
 # Whether layers whose norms are operations of their own compute the norm after them (see
-# layer_forward's norm_next and fast.runtime's _layers); the profiler's norm-chain-off variant.
-NORM_CHAIN = True
+# layer_forward's norm_next and fast.runtime's _layers). INFERCOMP_FAST_NORM_CHAIN=0 turns it off
+# (the knob that measures it; the profiler's norm-chain-off variant).
+NORM_CHAIN = os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "1") != "0"
 
 
 def fuses_norms(x: torch.Tensor, w: LayerWeights) -> bool:

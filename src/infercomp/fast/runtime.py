@@ -100,6 +100,8 @@ class Runtime:
                 mode += f", cuBLAS for {'/'.join(sorted(products.CUBLAS_PROJECTIONS))}"
             if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
                 mode += ", products in float32 parts " + ",".join(f"{k}:{v}" for k, v in products.PARTIALS.items())
+            if self.compile_layers and model_module.NORM_CHAIN:  # read here: a benchmark variant may set it
+                mode += ", each layer's last residual add and the next norm in one kernel"
             if self.compile_layers and products.ROWS_READY:
                 mode += ", 2-64 rows by infercomp's Triton products" + (
                     " (gate|up with its activation)" if products.GATED else ""
