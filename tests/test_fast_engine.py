@@ -301,3 +301,39 @@ def test_sampling_ragged_batch_and_adaptive_draft_length():
             sampled = [c / c.sum() for c in counts[prompt_index]]
             p = worst_p_value(sampled, exact_for(engine, prompt_index), SAMPLES)
             assert p > 1e-4, f"{method}, prompt {prompt_index}: p = {p:.2e}"
+
+
+@pytest.mark.parametrize("prefill", [True, False])
+def test_layers_that_compute_the_next_norm_equal_the_plain_layers(prefill, monkeypatch):
+    """Each layer computing the norm after it (model.NORM_CHAIN: the next layer's input norm, the
+    model's final norm after the last) gives float32 logits equal to norming at the start of each
+    layer, for a prompt and for a step after it. Every norm weight is made distinct first, so a
+    chain that handed a layer the wrong layer's norm would differ."""
+    from infercomp.fast import model as lean_model
+    from infercomp.fast import runtime
+
+    fast = tiny_engine(2)
+    lean, cache = fast.lean, fast.cache
+    with torch.no_grad():
+        for i, w in enumerate(lean.layers):
+            w.norm_in.mul_(1.0 + 0.3 * (i + 1))
+            w.norm_post.mul_(1.0 - 0.2 * (i + 1))
+        lean.norm.mul_(1.7)
+    q = 4 if prefill else 1
+    ids = torch.tensor([[1, 2, 3, 4], [4, 5, 1, 2]])[:, :q]
+    pos = torch.arange(q)[None].expand(2, q) + (0 if prefill else 4)
+    rows = torch.arange(2)[:, None].expand(2, q)
+    logits, arity = {}, []
+    layer = fast.rt.layer
+    monkeypatch.setattr(fast.rt, "layer", lambda *a: arity.append(len(a)) or layer(*a))
+    for chain in (False, True):
+        monkeypatch.setattr(lean_model, "NORM_CHAIN", chain)
+        arity.clear()
+        if not prefill:  # the step reads slots 0..3: the same prompt written first
+            warm = torch.tensor([[1, 2, 3, 4], [4, 5, 1, 2]])
+            runtime.forward(
+                fast.rt, lean, cache, warm, torch.arange(4)[None].expand(2, 4), rows[:, :1].expand(2, 4), prefill=True
+            )
+        logits[chain] = runtime.forward(fast.rt, lean, cache, ids, pos, rows, prefill=prefill, visible=8)
+        assert set(arity) == {12 if chain else 10}  # the chained calls pass normed and norm_next
+    assert torch.equal(logits[True], logits[False])

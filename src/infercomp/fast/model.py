@@ -277,8 +277,11 @@ def layer_forward(
 
 
 # Whether layers whose norms are operations of their own compute the norm after them (see
-# layer_forward's norm_next and fast.runtime's _layers). INFERCOMP_FAST_NORM_CHAIN=0 turns it off
-# (the knob that measures it; the profiler's norm-chain-off variant).
+# layer_forward's norm_next and fast.runtime's _layers). Qwen3-4B at 32 rows on one H100
+# (docs/measurements/2026-11-28-h100-overlap): 302 kernels a step against 338, and the compiled
+# kernels around the products 275 us a step (call-4) against 292 without it (call-1, another
+# machine); not yet compared with its absence in one process (that variant was cut by the device
+# time). INFERCOMP_FAST_NORM_CHAIN=0 turns it off (the knob, and the profiler's norm-chain-off).
 NORM_CHAIN = os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "1") != "0"
 
 
