@@ -64,7 +64,7 @@ def fresh_signature(t: str, constants: dict) -> dict:
     """fresh_kernel's argument types for element type t ("bf16", "fp32"); constants as constexpr."""
     signature = {name: f"*{t}" for name in ("qkv_ptr", "cos_ptr", "sin_ptr", "qn_ptr", "kn_ptr", "k_ptr", "v_ptr")}
     signature.update(pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32", stride_head="i32", stride_slot="i32",
-                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32")  # fmt: skip
+                     heads="i32", kv_heads="i32", scale="fp32", eps="fp32", ask_slots="i32")  # fmt: skip
     return {**signature, **{name: "constexpr" for name in constants}}
 
 
@@ -188,12 +188,13 @@ def test_the_few_row_check_can_fail():
 
 def test_the_attention_asks_l2_for_its_cache_before_it_waits_for_q_k_v():
     """What the early start after q|k|v is for: fresh_kernel with PREFETCH asks L2 for the cached
-    keys and values (two loops of line prefetches) before griddepcontrol.wait, and asks nothing
-    without it; rows_body lets its dependents start with TRIGGER and only then."""
-    constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=32, F32=False, PDL=True, NORM=True, LINES=64)
+    keys and values (two loops of line prefetches, one line a thread: LINES = 32 x warps, as
+    launched) before griddepcontrol.wait, and asks nothing without it; rows_body lets its
+    dependents start with TRIGGER and only then."""
+    constants = dict(GROUPS=4, GP=16, HD=128, BLOCK_S=32, F32=False, PDL=True, NORM=True, LINES=128)
     for prefetch in (True, False):
         c = {**constants, "PREFETCH": prefetch}
-        ptx = build(attend_kernel.fresh_kernel, fresh_signature("bf16", c), c, warps=2).asm["ptx"].splitlines()
+        ptx = build(attend_kernel.fresh_kernel, fresh_signature("bf16", c), c, warps=4).asm["ptx"].splitlines()
         asks = [i for i, line in enumerate(ptx) if "prefetch.global.L2" in line]
         wait = next(i for i, line in enumerate(ptx) if "griddepcontrol.wait" in line)
         assert (len(asks) == 2 and max(asks) < wait) if prefetch else not asks, (prefetch, asks, wait)

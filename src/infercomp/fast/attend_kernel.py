@@ -65,8 +65,10 @@ STAGES = None
 # programs) 3.552 -> 3.556, batch 32 (256 programs) 3.900 -> 3.969: there the asks compete with
 # the product for memory (an earlier try, 2026-11-27-h100-rows-prefetch: 4.403 -> 4.420).
 PREFETCH = True
-# 128-byte lines one program asks for per step of that loop: one a thread at two warps.
-PREFETCH_LINES = 64
+# At most this many bytes of keys and values asked for by one launch (over all its programs): the
+# asks are hints into a 50 MB L2, and were measured only over caches of at most 160 slots (0.65 MB
+# at batch 1). Each program asks for its first ASK_BYTES / programs bytes.
+ASK_BYTES = 16 << 20
 
 
 @triton.jit
@@ -79,7 +81,8 @@ def _dot(a, b, F32: tl.constexpr):
 @triton.jit
 def ask_l2(ptr, count, LINES: tl.constexpr):
     """Asks L2 for the `count` contiguous elements at ptr, one 128-byte line an element of a
-    LINES-wide step. A hint: nothing comes into registers and the kernel does not wait for it."""
+    LINES-wide step (LINES = the program's threads: one line each). A hint: nothing comes into
+    registers and the kernel does not wait for it."""
     per_line = 1024 // ptr.dtype.element_ty.primitive_bitwidth  # elements in 128 bytes
     for first in range(0, count, LINES * per_line):
         at = tl.minimum(first + tl.arange(0, LINES) * per_line, count - 1)
@@ -191,6 +194,7 @@ def fresh_kernel(
     NORM: tl.constexpr,
     F32: tl.constexpr,
     PDL: tl.constexpr,
+    ask_slots=0,  # with PREFETCH: at most this many of the row's cached slots are asked for
     PREFETCH: tl.constexpr = False,
     LINES: tl.constexpr = 64,
 ):
@@ -210,9 +214,10 @@ def fresh_kernel(
     cos = tl.load(cos_ptr + b * HD + d).to(tl.float32)
     sin = tl.load(sin_ptr + b * HD + d).to(tl.float32)
     base = b * stride_row + kvh * stride_head
-    if PREFETCH:  # slots 0..last-1, (last, hd) elements each of keys and values
-        ask_l2(k_ptr + base, last * stride_slot, LINES)
-        ask_l2(v_ptr + base, last * stride_slot, LINES)
+    if PREFETCH:  # slots 0..last-1 (at most ask_slots), (slots, hd) elements each of keys and values
+        asked = tl.minimum(last, ask_slots) * stride_slot
+        ask_l2(k_ptr + base, asked, LINES)
+        ask_l2(v_ptr + base, asked, LINES)
     await_inputs(PDL)
     q = tl.load(qkv_ptr + q_at + d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
     q_partner = tl.load(qkv_ptr + q_at + partner_d[None, :], mask=g_ok[:, None], other=0.0).to(tl.float32)
@@ -277,10 +282,13 @@ def launch_fresh(qkv, cos, sin, q_norm, k_norm, eps: float, k_cache, v_cache, po
     groups = heads // kv_heads
     out = qkv.new_empty(b, heads, hd)
     norm = q_norm is not None
-    prefetch = PREFETCH and qkv.is_cuda and not _many(qkv, b * kv_heads)
+    programs = b * kv_heads
+    prefetch = PREFETCH and qkv.is_cuda and not _many(qkv, programs)
+    ask_slots = ASK_BYTES // (programs * 2 * k_cache.stride(2) * k_cache.element_size())
+    meta = _meta(qkv, groups, hd, pdl, programs)
     fresh_kernel[(b, kv_heads)](
         qkv, cos, sin, q_norm if norm else cos, k_norm if norm else cos, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, kv_heads, hd**-0.5, eps,
-        NORM=norm, PREFETCH=prefetch, LINES=PREFETCH_LINES, **_meta(qkv, groups, hd, pdl, b * kv_heads),
+        ask_slots=ask_slots, NORM=norm, PREFETCH=prefetch, LINES=32 * meta["num_warps"], **meta,
     )  # fmt: skip
     return out

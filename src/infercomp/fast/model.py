@@ -246,8 +246,9 @@ def layer_forward(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The layer's output x (B, q, hidden); with norm_next, (x, rms_norm(x, norm_next)): the next
     layer's input norm (or the model's final one) computed here, where the compiler makes it and
-    the residual add before it one kernel instead of two (not on the one-row path, whose kernels
-    take the norms into the products)."""
+    the residual add before it one kernel instead of two. fast.runtime's _layers passes it only
+    where no layer takes the one-row path (fuses_norms), whose kernels take the norms into the
+    products."""
     b, q, _ = x.shape
     h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
     one_row = fuses_norms(x, w)
@@ -269,10 +270,11 @@ def layer_forward(
     if one_row:
         x = gemv.product(out, w.o, None, x, 0.0, gemv.NONE)  # x + out @ o.T
         gate_up = gemv.product(x, w.gate_up, w.norm_post, None, shape.eps, gemv.RMSNORM)  # (1, 1, 2 inter)
-        return gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
-    x = x + project("o", out, w.o)
-    act = gated(rms_norm(x, w.norm_post, shape.eps), w.gate_up)  # silu(gate) * up, (B, q, inter)
-    x = x + project("down", act, w.down)
+        x = gemv.product(gate_up, w.down, None, x, 0.0, gemv.SILU)  # x + (silu(gate) * up) @ down.T
+    else:
+        x = x + project("o", out, w.o)
+        act = gated(rms_norm(x, w.norm_post, shape.eps), w.gate_up)  # silu(gate) * up, (B, q, inter)
+        x = x + project("down", act, w.down)
     return x if norm_next is None else (x, rms_norm(x, norm_next, shape.eps))
 
 

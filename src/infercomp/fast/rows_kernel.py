@@ -31,6 +31,8 @@ import triton
 import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents
 
+from infercomp.fast.gemv_kernel import pdl
+
 
 @triton.jit
 def rows_body(
@@ -150,7 +152,7 @@ def launch(x: torch.Tensor, weight: torch.Tensor, config: dict) -> torch.Tensor:
     y = x.new_empty(split, rows, n, dtype=x.dtype if split == 1 else torch.float32)
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK_N"]), split)  # noqa: E731
     kernel = rows_tuned if len(config) == 1 else rows_body
-    trigger = TRIGGER and x.is_cuda
+    trigger = TRIGGER and pdl(x.device)  # Hopper and later, unless INFERCOMP_PDL=0
     kernel[grid](x, weight, y, rows, n, k, BLOCK_M=block_m(rows), TRIGGER=trigger, **config)
     return y[0] if split == 1 else y
 
