@@ -214,7 +214,7 @@ def test_maxbatch_recovers_after_running_out_of_memory(monkeypatch):
 def test_the_layer_traces_as_one_graph_for_every_kind(kind, prefill):
     """On CUDA the layer function is compiled whole (fullgraph) and captured: a host sync or a
     data-dependent shape in the cache's write or read would break the graph and fail here."""
-    from infercomp.fast.model import LayerWeights, attention_mask, layer_forward
+    from infercomp.fast.model import LayerWeights, attention_mask, layer_forward, rms_norm
 
     torch.manual_seed(0)
     s, hd, hidden = Shape(1, 4, 2, 16, 32, 10, 1e-6, 128), 16, 32
@@ -245,6 +245,15 @@ def test_the_layer_traces_as_one_graph_for_every_kind(kind, prefill):
     assert all(torch.equal(a, c) for a, c in zip(caches[0].tensors(), caches[1].tensors(), strict=True))
     written = caches[1].k[0][:, :, pos[0]]  # the new keys' slots hold codes, the others zeros
     assert written.abs().sum() > 0 and caches[1].k[0].abs().sum() == written.abs().sum()
+    # the chained form (the input's norm given, the next norm returned) traces as one graph too
+    normed, after = rms_norm(x, w.norm_in, s.eps), torch.linspace(0.5, 1.5, hidden)
+    with torch.inference_mode():
+        x_want, n_want = layer_forward(
+            x, w, caches[0].layer(0), rows, caches[0].heads, pos, cos, sin, mask, s, normed, after
+        )
+        x_got, n_got = compiled(x, w, caches[1].layer(0), rows, caches[1].heads, pos, cos, sin, mask, s, normed, after)
+    assert torch.equal(x_got, x_want) and torch.equal(n_got, n_want)
+    assert torch.equal(n_want, rms_norm(x_want, after, s.eps))
 
 
 def test_quantized_cache_needs_no_package_on_the_fast_engine_only():
