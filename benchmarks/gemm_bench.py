@@ -40,11 +40,10 @@ REPEATS = 10
 # Column splits tried per projection: enough programs for 132 SMs at 64-row blocks (o and down
 # have 2,560 rows: 40 blocks), and no more parts than the float32 sums can afford.
 SPLITS = {"qkv": (1, 2, 4), "o": (2, 4, 8), "gate_up": (1, 2), "down": (2, 4, 8)}
-# The engine's candidates (fast/rows_kernel.py ROWS_CONFIGS), and 128-row blocks with 8 warps:
-# half the rereads of the input rows from L2 per weight byte (at 32 rows each 64-row program
-# reads 164 KB of rows beside its 327 KB of gate|up's weight), not yet measured.
+# The engine's candidates (fast/rows_kernel.py ROWS_CONFIGS). 128-row blocks with 8 warps, which
+# reread the input rows from L2 half as often, were slower on every projection here and in the
+# step (docs/measurements/2026-11-28-h100-wide) and were removed.
 TRITON = [dict(BLOCK_N=64, BLOCK_K=128, num_warps=4, num_stages=st) for st in (3, 4, 5)]
-TRITON += [dict(BLOCK_N=128, BLOCK_K=128, num_warps=8, num_stages=st) for st in (3, 4)]
 
 
 def triton_formulations(name: str):

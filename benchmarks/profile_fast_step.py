@@ -99,25 +99,6 @@ def _partials(**splits: int):
     return on
 
 
-def _rows_configs(*shapes):
-    """A variant whose few-row products choose among (BLOCK_N, BLOCK_K, warps, stages) `shapes`
-    instead of fast/rows_kernel.py's ROWS_CONFIGS (a fresh autotuner: choices not carried over)."""
-
-    def on():
-        import triton
-
-        from infercomp.fast import rows_kernel
-
-        before = rows_kernel.rows_tuned
-        configs = [
-            triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=st) for bn, bk, w, st in shapes
-        ]
-        rows_kernel.rows_tuned = triton.autotune(configs=configs, key=["M", "N", "K", "SPLIT"])(rows_kernel.rows_body)
-        return lambda: setattr(rows_kernel, "rows_tuned", before)
-
-    return on
-
-
 def _cublaslt():
     before = torch.backends.cuda.preferred_blas_library()
     torch.backends.cuda.preferred_blas_library("cublaslt")
@@ -126,8 +107,9 @@ def _cublaslt():
 
 # Settings read when a step is captured; each variant alone, the previous one undone. (The L2
 # prefetches and the transposed products measured in docs/measurements/2026-11-27-h100-rows-prefetch,
-# the residual added by cuBLAS in docs/measurements/2026-11-28-h100-partials, and rows padded
-# for cuBLAS, superseded by fast/rows_kernel.py before it was measured in the step, were variants
+# the residual added by cuBLAS in docs/measurements/2026-11-28-h100-partials, rows padded for
+# cuBLAS, superseded by fast/rows_kernel.py before it was measured in the step, and the few-row
+# products' 128-row blocks of 8 warps in docs/measurements/2026-11-28-h100-wide, were variants
 # here until they lost and were removed.)
 VARIANTS = {
     "cublaslt": _cublaslt,
@@ -159,8 +141,6 @@ VARIANTS = {
     "norm-chain-off": _switch("infercomp.fast.model", "NORM_CHAIN", False),
     "early-off": _switch("infercomp.fast.rows_kernel", "TRIGGER", False),
     "prefetch-off": _switch("infercomp.fast.attend_kernel", "PREFETCH", False),
-    "rows-n128-w8": _rows_configs((128, 128, 8, 3), (128, 128, 8, 4)),
-    "rows-wide": _rows_configs((64, 128, 4, 3), (64, 128, 4, 4), (64, 128, 4, 5), (128, 128, 8, 3), (128, 128, 8, 4)),
 }
 
 

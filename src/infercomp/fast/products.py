@@ -28,7 +28,7 @@ CUBLAS_PROJECTIONS = frozenset(filter(None, os.environ.get("INFERCOMP_FAST_CUBLA
 NAMES = ("qkv", "o", "gate_up", "down")
 
 
-def _per_projection(spec: str, variable: str = "INFERCOMP_FAST_PARTIALS") -> dict[str, int]:
+def _per_projection(spec: str) -> dict[str, int]:
     """Parse "o:4,down:4" into {"o": 4, "down": 4}; a malformed entry is left out with a warning."""
     out = {}
     for part in filter(None, spec.split(",")):
@@ -37,7 +37,7 @@ def _per_projection(spec: str, variable: str = "INFERCOMP_FAST_PARTIALS") -> dic
             out[name] = int(count)
         else:
             warnings.warn(
-                f"{variable}: {part!r} ignored (expected name:N, name from {', '.join(NAMES)})",
+                f"INFERCOMP_FAST_PARTIALS: {part!r} ignored (expected name:N, name from {', '.join(NAMES)})",
                 stacklevel=2,
             )
     return out
