@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Prepared for the next GPU call, not yet run: 128-row blocks with 8 warps for the few-row
+# 128-row blocks with 8 warps for the few-row
 # products (half the input rows' rereads from L2), alone and in the batch-32 and batch-4 steps,
 # and the GPU test of gate|up's plain product that has not run; one H100, at most 6 min 30 s.
 #   OUT=dir bash benchmarks/sessions/gpu_session_wide.sh
+# (Run once, docs/measurements/2026-11-28-h100-wide; its variants were removed after it.)
 #  a. benchmarks/gemm_bench.py: each Qwen3-4B weight at 32 rows, cuBLAS and the kernels' blocks
 #  b. GPU tests: the few-row kernels against cuBLAS at Qwen3-4B's shapes, bf16 agreement
 #  c. Qwen3-4B batch 32 and 4, greedy: defaults; rows-n128-w8; rows-wide (both lists together)
