@@ -307,8 +307,9 @@ def test_sampling_ragged_batch_and_adaptive_draft_length():
 def test_layers_that_compute_the_next_norm_equal_the_plain_layers(prefill, monkeypatch):
     """Each layer computing the norm after it (model.NORM_CHAIN: the next layer's input norm, the
     model's final norm after the last) gives float32 logits equal to norming at the start of each
-    layer, for a prompt and for a step after it. Every norm weight is made distinct first, so a
-    chain that handed a layer the wrong layer's norm would differ."""
+    layer, for a prompt and for a step after it, and only where the rows are within NORM_CHAIN.
+    Every norm weight is made distinct first, so a chain that handed a layer the wrong layer's
+    norm would differ."""
     from infercomp.fast import model as lean_model
     from infercomp.fast import runtime
 
@@ -323,17 +324,18 @@ def test_layers_that_compute_the_next_norm_equal_the_plain_layers(prefill, monke
     ids = torch.tensor([[1, 2, 3, 4], [4, 5, 1, 2]])[:, :q]
     pos = torch.arange(q)[None].expand(2, q) + (0 if prefill else 4)
     rows = torch.arange(2)[:, None].expand(2, q)
-    logits, arity = {}, []
+    logits, arity = [], []
     layer = fast.rt.layer
     monkeypatch.setattr(fast.rt, "layer", lambda *a: arity.append(len(a)) or layer(*a))
-    for chain in (False, True):
-        monkeypatch.setattr(lean_model, "NORM_CHAIN", chain)
-        arity.clear()
+    # (NORM_CHAIN, whether it chains): off; a limit of exactly these rows; one row fewer than them
+    for limit, chain in ((0, False), (2 * q, True), (2 * q - 1, False)):
+        monkeypatch.setattr(lean_model, "NORM_CHAIN", limit)
         if not prefill:  # the step reads slots 0..3: the same prompt written first
             warm = torch.tensor([[1, 2, 3, 4], [4, 5, 1, 2]])
             runtime.forward(
                 fast.rt, lean, cache, warm, torch.arange(4)[None].expand(2, 4), rows[:, :1].expand(2, 4), prefill=True
             )
-        logits[chain] = runtime.forward(fast.rt, lean, cache, ids, pos, rows, prefill=prefill, visible=8)
+        arity.clear()
+        logits.append(runtime.forward(fast.rt, lean, cache, ids, pos, rows, prefill=prefill, visible=8))
         assert set(arity) == {12 if chain else 10}  # the chained calls pass normed and norm_next
-    assert torch.equal(logits[True], logits[False])
+    assert all(torch.equal(logits[0], other) for other in logits[1:])

@@ -278,13 +278,20 @@ def layer_forward(
     return x if norm_next is None else (x, rms_norm(x, norm_next, shape.eps))
 
 
-# Whether layers whose norms are operations of their own compute the norm after them (see
-# layer_forward's norm_next and fast.runtime's _layers). Qwen3-4B at 32 rows on one H100
-# (docs/measurements/2026-11-28-h100-overlap): 302 kernels a step against 338, and the compiled
-# kernels around the products 275 us a step (call-4) against 292 without it (call-1, another
-# machine); not yet compared with its absence in one process (that variant was cut by the device
-# time). INFERCOMP_FAST_NORM_CHAIN=0 turns it off (the knob, and the profiler's norm-chain-off).
-NORM_CHAIN = os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "1") != "0"
+# The most rows (batch x query positions) at which layers whose norms are operations of their own
+# also compute the norm after them (see layer_forward's norm_next and fast.runtime's _layers): the
+# residual add that ends a layer and the next norm become one kernel. Qwen3-4B on one H200, each
+# pair in one process (docs/measurements/2026-11-28-h200, call-1, profile_fast_step's
+# norm-chain-off): 4 rows 2.741 ms a step with it against 2.752 without; 32 rows 3.112 against
+# 3.038, where the fused kernel also sums the down product's four float32 parts for 32 rows.
+# INFERCOMP_FAST_NORM_CHAIN sets the limit; 0 turns it off.
+NORM_CHAIN = int(os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "8"))
+
+
+def chains_norms(x: torch.Tensor, layers: list[LayerWeights]) -> bool:
+    """Whether _layers chains the norms for input x (B, q, hidden): none of the layers fuses its
+    norms into one-row products, and B * q is at most NORM_CHAIN."""
+    return x.shape[0] * x.shape[1] <= NORM_CHAIN and not any(fuses_norms(x, w) for w in layers)
 
 
 def fuses_norms(x: torch.Tensor, w: LayerWeights) -> bool:

@@ -27,7 +27,7 @@ import torch
 from infercomp.fast import gemv, products
 from infercomp.fast import model as model_module
 from infercomp.fast.kvcache import KVCache
-from infercomp.fast.model import attention_mask, embed_rows, fuses_norms, head_logits, layer_forward, rms_norm
+from infercomp.fast.model import attention_mask, chains_norms, embed_rows, head_logits, layer_forward, rms_norm
 
 __all__ = ["KVCache", "Runtime", "Step", "forward"]
 
@@ -101,7 +101,8 @@ class Runtime:
             if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
                 mode += ", products in float32 parts " + ",".join(f"{k}:{v}" for k, v in products.PARTIALS.items())
             if self.compile_layers and model_module.NORM_CHAIN:  # read here: a benchmark variant may set it
-                mode += ", each layer's last residual add and the next norm in one kernel"
+                limit = model_module.NORM_CHAIN
+                mode += f", each layer's last residual add and the next norm in one kernel (at most {limit} rows)"
             if self.compile_layers and products.ROWS_READY:
                 mode += ", 2-64 rows by infercomp's Triton products" + (
                     " (gate|up with its activation)" if products.GATED else ""
@@ -207,11 +208,11 @@ def _layers(rt: Runtime, model, cache: KVCache, ids, pos, rows, mask, written: s
     Where the norms are operations of their own (not fast.gemv's one-row kernels), each layer
     also computes the norm after it, the next layer's input norm or the model's final one, so
     that the compiler makes it one kernel with the residual add that ends the layer: one kernel
-    fewer a layer."""
+    fewer a layer (up to model.NORM_CHAIN rows, where it was measured to pay)."""
     cos, sin = rt.glue(rope_at)(pos, *model.rope_tables(cache.slots))
     x = embed_rows(model.embed, ids)  # (B, q, hidden)
     eps, layers = model.shape.eps, model.layers
-    chain = model_module.NORM_CHAIN and not any(fuses_norms(x, w) for w in layers)
+    chain = chains_norms(x, layers)
     normed = rt.glue(rms_norm)(x, layers[0].norm_in, eps) if chain else None
     cache.begin(written)
     for i, w in enumerate(layers):
