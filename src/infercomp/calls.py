@@ -34,3 +34,4 @@ class CallOutput:
     compile_s: float = 0.0  # fast engine: compiling / capturing new shapes before this call's clock started
     kv_cache_bytes: int | None = None  # bytes of the KV cache tensors the call left (measured)
     attended_slots: int | None = None  # cache slots every step's attention reads, where fixed (fast engine on GPU)
+    reads_valid_keys: bool = False  # the steps' attention reads each row's valid slots only (fast.attend's kernel)

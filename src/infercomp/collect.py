@@ -229,7 +229,8 @@ class MethodRun:
         prompt = max(r.prompt_tokens for r in output.rows)
         new = output.context_tokens - prompt
         slots = output.attended_slots
-        if slots is None and self.engine.settings.cache_implementation == "static" and output.kv_cache_bytes:
+        static = self.engine.settings.cache_implementation == "static"
+        if slots is None and static and not output.reads_valid_keys and output.kv_cache_bytes:
             per_slot = sum(kv_bytes_per_token(m, self.kv_kind) for m in self.models_used()) * rows
             slots = output.kv_cache_bytes // per_slot
         st = output.speculative

@@ -304,6 +304,8 @@ class FastEngine(Engine):
         self._fill_stats(stats, st, marks, lookup)
         out.speculative = stats
         out.kv_cache_bytes = self.kv_cache_bytes() if not lookup else self.cache.nbytes()
+        for field, value in self._attention_reads(one_query=False).items():  # the roofline counts verify passes
+            setattr(out, field, value)
         return out
 
     def _draft_step(self, b: int, k: int, choice: Choice, sampled_q: bool, st: SpecState, lookup: bool):
@@ -364,8 +366,24 @@ class FastEngine(Engine):
             context_tokens=max(len(p) for p in prompts) + longest,
             compile_s=self.compile_s,
             kv_cache_bytes=self.cache.nbytes(),
-            attended_slots=self.cap.slots if self.rt.cuda else None,  # captured steps read every slot
+            **self._attention_reads(one_query=True),
         )
+
+    def _attention_reads(self, one_query: bool) -> dict:
+        """CallOutput's account of what a captured step's attention reads (the roofline's KV
+        bytes): each row's valid slots where fast.attend's kernel serves one query per row; every
+        slot where the unfused path attends (several queries a row, as in a verify pass, or a
+        quantized cache), since a captured step's mask spans the whole cache. On CPU the eager
+        steps read the slots in use, which the roofline takes from the context by default."""
+        if not self.rt.cuda:
+            return {"attended_slots": None, "reads_valid_keys": False}
+        from infercomp.fast import attend
+
+        k, v, k_scale = self.cache.layer(0)[:3]
+        query = k.new_empty(1, 1, self.lean.shape.heads, k.shape[-1])  # (B, q, heads, hd), as a step's
+        if one_query and attend.serves(query, k, v, k_scale):
+            return {"attended_slots": None, "reads_valid_keys": True}
+        return {"attended_slots": self.cap.slots, "reads_valid_keys": False}
 
 
 def _prefill_only(rt, model, cache, st, ids):
