@@ -72,6 +72,13 @@ def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_sca
     )
 
 
+def serves_steps(cache, heads: int) -> bool:
+    """Whether a decode step over cache (one query per row, `heads` query heads) attends through
+    this kernel, which reads each row's valid slots only."""
+    k, v, k_scale = cache.layer(0)[:3]
+    return serves(k.new_empty(1, 1, heads, k.shape[-1]), k, v, k_scale)  # a step's query (B, q, heads, hd)
+
+
 @torch.library.custom_op("infercomp::attend", mutates_args=())
 def attend(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """xq (B, 1, heads, hd), caches (rows >= B, kv_heads, slots, hd), pos (B, 1): each row's

@@ -16,6 +16,7 @@ import torch
 
 from infercomp.calls import CallOutput, Row
 from infercomp.engine import Engine
+from infercomp.fast import attend
 from infercomp.fast.beam import BeamState, beam_bodies
 from infercomp.fast.clock import Clock
 from infercomp.fast.decode import LaggedFlag, Limits, RowState, bucket, decode_body, prefill_body
@@ -370,20 +371,12 @@ class FastEngine(Engine):
         )
 
     def _attention_reads(self, one_query: bool) -> dict:
-        """CallOutput's account of what a captured step's attention reads (the roofline's KV
-        bytes): each row's valid slots where fast.attend's kernel serves one query per row; every
-        slot where the unfused path attends (several queries a row, as in a verify pass, or a
-        quantized cache), since a captured step's mask spans the whole cache. On CPU the eager
-        steps read the slots in use, which the roofline takes from the context by default."""
-        if not self.rt.cuda:
-            return {"attended_slots": None, "reads_valid_keys": False}
-        from infercomp.fast import attend
-
-        k, v, k_scale = self.cache.layer(0)[:3]
-        query = k.new_empty(1, 1, self.lean.shape.heads, k.shape[-1])  # (B, q, heads, hd), as a step's
-        if one_query and attend.serves(query, k, v, k_scale):
-            return {"attended_slots": None, "reads_valid_keys": True}
-        return {"attended_slots": self.cap.slots, "reads_valid_keys": False}
+        """CallOutput's account of what a captured step's attention reads (the roofline's KV bytes):
+        each row's valid slots where fast.attend's kernel serves one query per row, else every slot
+        (a captured step's mask spans the cache: verify passes, quantized caches). On CPU the eager
+        steps read the slots in use, the roofline's default."""
+        valid = self.rt.cuda and one_query and attend.serves_steps(self.cache, self.lean.shape.heads)
+        return {"attended_slots": self.cap.slots if self.rt.cuda and not valid else None, "reads_valid_keys": valid}
 
 
 def _prefill_only(rt, model, cache, st, ids):
