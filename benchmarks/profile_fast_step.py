@@ -130,6 +130,8 @@ VARIANTS = {
     "top-p-chunk-2048": _switch("infercomp.fast.top_p_kernel", "CHUNK", 2048),
     "top-p-chunk-8192": _switch("infercomp.fast.top_p_kernel", "CHUNK", 8192),
     "top-p-warps-8": _switch("infercomp.fast.top_p_kernel", "WARPS", 8),
+    "top-p-bits-2": _switch("infercomp.fast.top_p_kernel", "BITS", 2),  # below MANY_ROWS rows
+    "top-p-many-bits-4": _switch("infercomp.fast.top_p_kernel", "BITS_MANY", 4),  # from MANY_ROWS rows
     "partials-o2-down4": _partials(o=2, down=4),
     "partials-o4-down8": _partials(o=4, down=8),
     "partials-gate_up2": _partials(gate_up=2),

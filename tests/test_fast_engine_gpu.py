@@ -166,16 +166,19 @@ def test_float32_packed_weights_match_the_reference_engine(recipe, monkeypatch):
         assert [r.token_ids for r in fast.generate(index, do_sample=False).rows] == want
 
 
+@pytest.mark.parametrize("bits", [4, 2])
 @pytest.mark.parametrize("sharpness", [0.5, 4.0, 16.0])
-def test_top_p_kernels_keep_the_pytorch_search_set(sharpness):
+def test_top_p_kernels_keep_the_pytorch_search_set(sharpness, bits, monkeypatch):
     """The compiled top-p kernels against the PyTorch search at Qwen3's vocabulary and 32 rows,
-    from nearly flat (most tokens kept) to peaked (a few kept). The two add the masses in
-    different orders, so a token whose mass at-or-above sits within float32 rounding of top_p
-    may fall on either side (seen once in 9 x 32 rows): only such tokens may differ."""
+    from nearly flat (most tokens kept) to peaked (a few kept), with digits of 4 bits (the
+    default) and 2 (a profiler variant). The two add the masses in different orders, so a token
+    whose mass at-or-above sits within float32 rounding of top_p may fall on either side (seen
+    once in 9 x 32 rows): only such tokens may differ."""
     import torch
 
     from infercomp.fast import sampling, top_p_kernel
 
+    monkeypatch.setattr(top_p_kernel, "BITS_MANY", bits)  # 32 rows: the many-rows digits
     torch.manual_seed(int(sharpness))
     probs = (torch.randn(32, 151936, device="cuda") * sharpness).softmax(-1)
     for top_p in (0.5, 0.9, 0.99):

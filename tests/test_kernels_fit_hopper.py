@@ -134,24 +134,35 @@ def test_whole_row_tiles_of_the_one_row_product_compile(k):
         assert meta.shared <= SHARED_LIMIT
 
 
-@pytest.mark.parametrize("pass_", [0, 1, 2, 7])
-def test_the_top_p_passes_compile(pass_):
+@pytest.mark.parametrize("bits", [4, 2])
+@pytest.mark.parametrize("pass_", [0, 1, 2, -1])
+def test_the_top_p_passes_compile(pass_, bits):
     """Every kind of pass (no threshold yet, one digit summed, one stored and one summed, the
-    last 3-bit pass) and the mask kernel, at Qwen3's vocabulary of 38 chunks."""
-    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK)
+    last narrower pass) and the mask kernel, at Qwen3's vocabulary of 38 chunks, for digits of 4
+    bits (the default) and 2 (a profiler variant)."""
+    plan = top_p_kernel.passes(bits)
+    pass_ %= len(plan)
+    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK, NPASS=len(plan), CANDS=1 << bits)
     pointers = dict(probs_ptr="*fp32", part_ptr="*fp32", thr_ptr="*i32")
     scalars = dict(vocab="i32", chunks="i32", top_p="fp32")
-    shift, width = top_p_kernel.PASSES[pass_]
-    constants = dict(PASS=pass_, SHIFT=shift, WIDTH=width, **common)
+    shift, width = plan[pass_]
+    last_shift = plan[pass_ - 1][0] if pass_ else 0
+    constants = dict(PASS=pass_, SHIFT=shift, WIDTH=width, LAST_SHIFT=last_shift, **common)
     signature = {**pointers, **scalars, **{name: "constexpr" for name in constants}}
     assert hopper(top_p_kernel.mass_pass, signature, constants, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
+    common = dict(common, LAST_SHIFT=plan[-1][0])
     signature = {**pointers, "keep_ptr": "*i1", **scalars, **{name: "constexpr" for name in common}}
     assert hopper(top_p_kernel.keep_kernel, signature, common, warps=top_p_kernel.WARPS).shared <= SHARED_LIMIT
 
 
-def test_the_top_p_draw_compiles():
-    """The draw pass after the search, at Qwen3's vocabulary of 38 chunks."""
-    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK)
+@pytest.mark.parametrize("many", [False, True])
+def test_the_top_p_draw_compiles(many):
+    """The draw pass after the search, at Qwen3's vocabulary of 38 chunks, after the few-rows and
+    the many-rows searches."""
+    bits = top_p_kernel.BITS_MANY if many else top_p_kernel.BITS
+    plan = top_p_kernel.passes(bits)
+    common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK, NPASS=len(plan))
+    common.update(CANDS=1 << bits, LAST_SHIFT=plan[-1][0])
     pointers = dict(probs_ptr="*fp32", noise_ptr="*fp32", part_ptr="*fp32", thr_ptr="*i32")
     outputs = dict(best_ptr="*fp32", index_ptr="*i32")
     scalars = dict(vocab="i32", chunks="i32", top_p="fp32")

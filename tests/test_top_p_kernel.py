@@ -32,9 +32,34 @@ def random_rows(seed: int, vocab: int):
     return (torch.randn(3, vocab, generator=g) * sharpness).softmax(-1), float(torch.rand((), generator=g)) * 0.999
 
 
-# vocabularies below one chunk, of several chunks, and not a multiple of the block
+def test_the_passes_cover_bits_30_to_0_once():
+    for bits in (1, 2, 3, 4, 5):
+        plan = top_p_kernel.passes(bits)
+        covered = [b for shift, width in plan for b in range(shift + width - 1, shift - 1, -1)]
+        assert covered == list(range(30, -1, -1)) and all(w <= bits for _, w in plan)
+    assert top_p_kernel.passes(4) == sampling._PASSES  # the kernels' default plan is the PyTorch search's
+
+
+def test_many_rows_search_with_their_own_digits():
+    """From MANY_ROWS rows the passes take BITS_MANY bits (2: 16 passes), below it BITS (4: 8)."""
+    g = torch.Generator().manual_seed(13)
+    probs = (torch.randn(top_p_kernel.MANY_ROWS, 700, generator=g) * 3).softmax(-1)
+    for rows, bits in (
+        (top_p_kernel.MANY_ROWS, top_p_kernel.BITS_MANY),
+        (top_p_kernel.MANY_ROWS - 1, top_p_kernel.BITS),
+    ):
+        part, thr, _ = top_p_kernel._search(probs[:rows].contiguous(), 0.9)
+        assert part.shape[1] == thr.shape[1] == len(top_p_kernel.passes(bits)) and part.shape[3] == 1 << bits
+        assert torch.equal(top_p_kernel.top_p_keep(probs[:rows], 0.9), sort_rule_keep(probs[:rows], 0.9))
+    assert top_p_kernel.BITS_MANY != top_p_kernel.BITS  # else this test would not tell the two apart
+
+
+# vocabularies below one chunk, of several chunks, and not a multiple of the block; digits of 4
+# bits (the default) and of 2 and 3 (the profiler's variants)
+@pytest.mark.parametrize("bits", [4, 3, 2])
 @pytest.mark.parametrize("seed, vocab", [(0, 300), (1, 4096), (2, 9000), (3, 12289)])
-def test_the_kernels_keep_the_same_set(seed, vocab):
+def test_the_kernels_keep_the_same_set(seed, vocab, bits, monkeypatch):
+    monkeypatch.setattr(top_p_kernel, "BITS", bits)
     probs, top_p = random_rows(seed, vocab)
     got = top_p_kernel.top_p_keep(probs, top_p)
     assert got.dtype == torch.bool and got.shape == probs.shape
@@ -57,12 +82,17 @@ def test_top_p_keep_takes_the_kernels_where_they_run(monkeypatch):
 
 
 @triton.jit
-def forgets_the_last_pass(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+def forgets_the_last_pass(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr,
+                          NPASS: tl.constexpr, CANDS: tl.constexpr, LAST_SHIFT: tl.constexpr):  # fmt: skip
     """A mutant of threshold_so_far: the bits of the latest pass are left out."""
-    return top_p_kernel.threshold_so_far_real(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS - 1, CHUNKS_P2)
+    return top_p_kernel.threshold_so_far_real(
+        part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS - 1, CHUNKS_P2, NPASS, CANDS, LAST_SHIFT
+    )
 
 
-def test_a_search_that_drops_a_pass_is_caught(monkeypatch):
+@pytest.mark.parametrize("bits", [4, 2])
+def test_a_search_that_drops_a_pass_is_caught(bits, monkeypatch):
+    monkeypatch.setattr(top_p_kernel, "BITS", bits)
     probs, _ = random_rows(5, 3000)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far_real", top_p_kernel.threshold_so_far, raising=False)
     monkeypatch.setattr(top_p_kernel, "threshold_so_far", forgets_the_last_pass)
@@ -74,10 +104,12 @@ def eager_draw(probs: torch.Tensor, noise: torch.Tensor, top_p: float) -> torch.
     return (probs * sampling.top_p_keep_eager(probs, top_p) / noise).argmax(-1)
 
 
+@pytest.mark.parametrize("bits", [4, 2])
 @pytest.mark.parametrize("seed, vocab", [(6, 300), (7, 4096), (8, 9000), (9, 12289)])
-def test_the_draw_kernel_picks_the_eager_rules_token(seed, vocab):
+def test_the_draw_kernel_picks_the_eager_rules_token(seed, vocab, bits, monkeypatch):
     """Same probabilities and noise: the same token in every row, for 8 noise draws each; and the
     top-p set matters (some of these draws differ from the draw over the whole vocabulary)."""
+    monkeypatch.setattr(top_p_kernel, "BITS", bits)
     probs, top_p = random_rows(seed, vocab)
     g = torch.Generator().manual_seed(seed)
     differs = 0
@@ -91,7 +123,8 @@ def test_the_draw_kernel_picks_the_eager_rules_token(seed, vocab):
 
 
 @triton.jit
-def keeps_everything(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr):
+def keeps_everything(part_ptr, thr_ptr, row, chunk, chunks, top_p, PASS: tl.constexpr, CHUNKS_P2: tl.constexpr,
+                     NPASS: tl.constexpr, CANDS: tl.constexpr, LAST_SHIFT: tl.constexpr):  # fmt: skip
     """A mutant of threshold_so_far for the draw: threshold 0, every token kept."""
     return tl.zeros([1], dtype=tl.int32)
 

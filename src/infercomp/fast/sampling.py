@@ -15,7 +15,8 @@ search over the bit patterns of the float32 probabilities (non-negative floats o
 bits): 8 passes of 3-4 bits, each one reduction over the vocabulary for 8-16 candidate thresholds.
 A full-vocabulary sort cost 0.9 ms per step at batch 32 on an H100. In PyTorch operations each
 pass materialises a (rows, 16, vocab) comparison (about 4.5 ms per step at 32 rows on an H100);
-on CUDA Triton kernels run the same passes reading the probabilities once per pass, and a
+on CUDA Triton kernels run the same search reading the probabilities once per pass (from 32
+rows in 16 passes of 2 bits, cheaper there: fast/top_p_kernel.py), and a
 top-p draw (no top-k) ends in one more pass that keeps each chunk's best p / E among the kept
 tokens, instead of a mask, a product, a quotient and an argmax over the whole vocabulary. Ties at
 the threshold are all kept, where a sort keeps an arbitrary subset of them.
