@@ -170,10 +170,10 @@ def test_float32_packed_weights_match_the_reference_engine(recipe, monkeypatch):
 @pytest.mark.parametrize("sharpness", [0.5, 4.0, 16.0])
 def test_top_p_kernels_keep_the_pytorch_search_set(sharpness, bits, monkeypatch):
     """The compiled top-p kernels against the PyTorch search at Qwen3's vocabulary and 32 rows,
-    from nearly flat (most tokens kept) to peaked (a few kept), with digits of 4 bits (the
-    default) and 2 (a profiler variant). The two add the masses in different orders, so a token
-    whose mass at-or-above sits within float32 rounding of top_p may fall on either side (seen
-    once in 9 x 32 rows): only such tokens may differ."""
+    from nearly flat (most tokens kept) to peaked (a few kept), with the many-rows search's
+    digits at 2 bits (its default) and 4 (the profiler's top-p-many-bits-4). The two add the
+    masses in different orders, so a token whose mass at-or-above sits within float32 rounding of
+    top_p may fall on either side (seen once in 9 x 32 rows): only such tokens may differ."""
     import torch
 
     from infercomp.fast import sampling, top_p_kernel

@@ -1,6 +1,8 @@
 """What the roofline counts as a fast-engine step's KV-cache reads: each row's valid slots where
-fast.attend's kernel serves one query per row, every slot where a captured step attends unfused
-(its mask spans the whole cache), and the context on CPU."""
+fast.attend's kernel serves plain steps (one query per row, a cache on the device), every slot
+where a captured step reads them all (a verify pass or a quantized cache under a mask spanning the
+cache, a beam step's reorder, an offloaded cache's staging), and nothing on CPU, where the roofline
+takes the context or, for a static cache, the whole cache."""
 
 from __future__ import annotations
 
@@ -15,21 +17,25 @@ from infercomp.collect import MethodRun
 from infercomp.fast import attend
 from infercomp.measure.memory import kv_bytes_per_token
 
+VALID = {"attended_slots": None, "reads_valid_keys": True}
 
-def test_the_engine_reports_valid_slots_only_where_the_kernel_attends(monkeypatch):
+
+def test_the_engine_reports_valid_slots_only_where_the_kernel_attends_plain_steps(monkeypatch):
     fast = tiny_engine(2)
-    assert fast._attention_reads(one_query=True) == {"attended_slots": None, "reads_valid_keys": False}  # CPU
+    every = {"attended_slots": fast.cap.slots, "reads_valid_keys": False}
+    assert fast._attention_reads(plain_steps=True) == {"attended_slots": None, "reads_valid_keys": False}  # CPU
     monkeypatch.setattr(fast.rt, "cuda", True)  # the account of captured steps
     heads, hd = fast.lean.shape.heads, fast.lean.shape.head_dim
     asked = []
     for kernel in (True, False):
-        monkeypatch.setattr(attend, "serves", lambda xq, k, v, k_scale, kernel=kernel: asked.append(xq.shape) or kernel)
-        one = fast._attention_reads(one_query=True)
-        assert one == ({"attended_slots": None, "reads_valid_keys": True} if kernel else
-                       {"attended_slots": fast.cap.slots, "reads_valid_keys": False})  # fmt: skip
-        # a verify pass (k + 1 queries a row) attends unfused over every slot, kernel or not
-        assert fast._attention_reads(one_query=False) == {"attended_slots": fast.cap.slots, "reads_valid_keys": False}
-    assert {tuple(s) for s in asked} == {(1, 1, heads, hd)}  # asked about a step's query, (B, q, heads, hd)
+        monkeypatch.setattr(attend, "serves", lambda xq, k, v, k_scale, kernel=kernel: asked.append(xq) or kernel)
+        assert fast._attention_reads(plain_steps=True) == (VALID if kernel else every)
+        # verify passes (k + 1 queries a row) and beam steps (which reorder the cache) read every slot
+        assert fast._attention_reads(plain_steps=False) == every
+    assert {(tuple(q.shape), q.dtype) for q in asked} == {((1, 1, heads, hd), fast.lean.dtype)}  # a step's query
+    monkeypatch.setattr(attend, "serves", lambda *a: True)
+    monkeypatch.setattr(fast.cache, "kind", "offloaded")  # every step stages the whole cache
+    assert fast._attention_reads(plain_steps=True) == every
 
 
 def _shape(reads_valid_keys: bool, attended_slots: int | None):
@@ -52,3 +58,15 @@ def test_a_static_cache_counts_whole_only_where_the_steps_read_all_of_it(reads_v
     shape = _shape(reads_valid_keys, attended_slots=None)
     assert shape.static_slots == (None if reads_valid_keys else 40)  # None: the context, prompt + N / 2
     assert _shape(False, attended_slots=24).static_slots == 24
+
+
+def test_each_kind_of_call_gives_its_own_account(monkeypatch):
+    """Plain decoding asks for the plain-step account; beam search and draft-and-verify do not."""
+    fast = tiny_engine(2)
+    asked = []
+    account = fast._attention_reads
+    monkeypatch.setattr(fast, "_attention_reads", lambda plain_steps: asked.append(plain_steps) or account(plain_steps))
+    fast.generate([0, 1], do_sample=False)
+    fast.generate([0], do_sample=False, num_beams=2, num_return_sequences=2)
+    fast.draft_and_verify([0, 1], do_sample=False)
+    assert asked == [True, False, False]

@@ -139,7 +139,7 @@ def test_whole_row_tiles_of_the_one_row_product_compile(k):
 def test_the_top_p_passes_compile(pass_, bits):
     """Every kind of pass (no threshold yet, one digit summed, one stored and one summed, the
     last narrower pass) and the mask kernel, at Qwen3's vocabulary of 38 chunks, for digits of 4
-    bits (the default) and 2 (a profiler variant)."""
+    bits (fewer rows' default) and 2 (the default from MANY_ROWS rows)."""
     plan = top_p_kernel.passes(bits)
     pass_ %= len(plan)
     common = dict(CHUNK=top_p_kernel.CHUNK, CHUNKS_P2=64, BLOCK=top_p_kernel.BLOCK, NPASS=len(plan), CANDS=1 << bits)

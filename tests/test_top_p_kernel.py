@@ -55,7 +55,7 @@ def test_many_rows_search_with_their_own_digits():
 
 
 # vocabularies below one chunk, of several chunks, and not a multiple of the block; digits of 4
-# bits (the default) and of 2 and 3 (the profiler's variants)
+# bits (fewer rows' default), 2 (the many rows' default) and 3
 @pytest.mark.parametrize("bits", [4, 3, 2])
 @pytest.mark.parametrize("seed, vocab", [(0, 300), (1, 4096), (2, 9000), (3, 12289)])
 def test_the_kernels_keep_the_same_set(seed, vocab, bits, monkeypatch):

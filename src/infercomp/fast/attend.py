@@ -72,11 +72,12 @@ def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_sca
     )
 
 
-def serves_steps(cache, heads: int) -> bool:
-    """Whether a decode step over cache (one query per row, `heads` query heads) attends through
-    this kernel, which reads each row's valid slots only."""
+def serves_steps(cache, heads: int, dtype: torch.dtype) -> bool:
+    """Whether a decode step over cache (one query per row of `heads` heads in the model's dtype)
+    attends through this kernel, which reads each row's valid slots only."""
     k, v, k_scale = cache.layer(0)[:3]
-    return serves(k.new_empty(1, 1, heads, k.shape[-1]), k, v, k_scale)  # a step's query (B, q, heads, hd)
+    query = torch.empty(1, 1, heads, k.shape[-1], dtype=dtype, device=k.device)  # (B, q, heads, hd)
+    return serves(query, k, v, k_scale)
 
 
 @torch.library.custom_op("infercomp::attend", mutates_args=())

@@ -238,7 +238,7 @@ class FastEngine(Engine):
         tokens = [ids_ for ids_, _ in results]
         scores = [score for _, score in results]
         index = [p for p in prompt_indices for _ in range(returned)]
-        out = self._output(index, [p for p in prompts for _ in range(returned)], tokens, start, first, end)
+        out = self._output(index, [p for p in prompts for _ in range(returned)], tokens, start, first, end, False)
         for row, score in zip(out.rows, scores, strict=True):
             row.score = score
         return out
@@ -301,12 +301,10 @@ class FastEngine(Engine):
                 k, cost_ratio = self._adapt(st, marks, k, cost_ratio)
         end = self.clock.mark()
         tokens = st.tokens()
-        out = self._output(prompt_indices, prompts, tokens, start, first, end)
+        out = self._output(prompt_indices, prompts, tokens, start, first, end, False)  # as the verify passes read
         self._fill_stats(stats, st, marks, lookup)
         out.speculative = stats
         out.kv_cache_bytes = self.kv_cache_bytes() if not lookup else self.cache.nbytes()
-        for field, value in self._attention_reads(one_query=False).items():  # the roofline counts verify passes
-            setattr(out, field, value)
         return out
 
     def _draft_step(self, b: int, k: int, choice: Choice, sampled_q: bool, st: SpecState, lookup: bool):
@@ -348,7 +346,7 @@ class FastEngine(Engine):
 
     # -- results --------------------------------------------------------------------------
 
-    def _output(self, prompt_indices, prompts, tokens, start, first, end) -> CallOutput:
+    def _output(self, prompt_indices, prompts, tokens, start, first, end, plain_steps=True) -> CallOutput:
         if self.clock.cuda:
             torch.cuda.synchronize(self.device)
         rows = []
@@ -367,15 +365,18 @@ class FastEngine(Engine):
             context_tokens=max(len(p) for p in prompts) + longest,
             compile_s=self.compile_s,
             kv_cache_bytes=self.cache.nbytes(),
-            **self._attention_reads(one_query=True),
+            **self._attention_reads(plain_steps),
         )
 
-    def _attention_reads(self, one_query: bool) -> dict:
-        """CallOutput's account of what a captured step's attention reads (the roofline's KV bytes):
-        each row's valid slots where fast.attend's kernel serves one query per row, else every slot
-        (a captured step's mask spans the cache: verify passes, quantized caches). On CPU the eager
-        steps read the slots in use, the roofline's default."""
-        valid = self.rt.cuda and one_query and attend.serves_steps(self.cache, self.lean.shape.heads)
+    def _attention_reads(self, plain_steps: bool) -> dict:
+        """CallOutput's account of the KV bytes a captured step reads (the roofline's): each row's
+        valid slots where fast.attend's kernel serves plain steps (one query per row, a cache on
+        the device); else every slot: verify passes (several queries a row) and quantized caches
+        attend under a mask spanning the cache, a beam step reorders every slot, an offloaded cache
+        moves every slot to the device and back. On CPU, nothing: the roofline takes the context
+        (eager steps read the slots in use), or the whole cache where the run asked for a static one."""
+        valid = self.rt.cuda and plain_steps and self.cache.kind != "offloaded"
+        valid = valid and attend.serves_steps(self.cache, self.lean.shape.heads, self.lean.dtype)
         return {"attended_slots": self.cap.slots if self.rt.cuda and not valid else None, "reads_valid_keys": valid}
 
 

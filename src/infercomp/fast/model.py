@@ -284,8 +284,17 @@ def layer_forward(
 # pair in one process (docs/measurements/2026-11-28-h200, call-1, profile_fast_step's
 # norm-chain-off): 4 rows 2.741 ms a step with it against 2.752 without; 32 rows 3.112 against
 # 3.038, where the fused kernel also sums the down product's four float32 parts for 32 rows.
-# INFERCOMP_FAST_NORM_CHAIN sets the limit; 0 turns it off.
-NORM_CHAIN = int(os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "8"))
+# INFERCOMP_FAST_NORM_CHAIN=0 turns it off; INFERCOMP_FAST_NORM_CHAIN_ROWS sets the limit.
+def _chain_rows() -> int:
+    if os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "1") == "0":
+        return 0
+    rows = os.environ.get("INFERCOMP_FAST_NORM_CHAIN_ROWS", "8")
+    if not rows.isdigit():
+        raise ValueError(f"INFERCOMP_FAST_NORM_CHAIN_ROWS={rows!r}: expected a whole number of rows (0: no chain)")
+    return int(rows)
+
+
+NORM_CHAIN = _chain_rows()
 
 
 def chains_norms(x: torch.Tensor, layers: list[LayerWeights]) -> bool:

@@ -7,7 +7,8 @@ What a pass reads:
     anyway by the LM head, so it is counted once, whole.
   - KV cache: keys and values of every earlier position of every row, the prompt's included.
     Dynamic caches hold the actual context; a static cache's attention runs over its whole
-    preallocated length, so that length is what a pass reads.
+    preallocated length, so that length is what a pass reads, unless the engine reports that its
+    steps read each row's valid slots only (the fast engine's attention kernel: the context).
 
 Stock decoding: one pass per generated position; the step at position t (t = 1..N-1 after the
 prefill's first token) reads the context P + t. Draft-and-verify: one main-model pass per
