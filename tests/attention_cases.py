@@ -60,3 +60,18 @@ def unfused_block(qkv, cos, sin, q_norm, k_norm, eps, k_cache, v_cache, pos, hea
         k_cache[r, :, pos[r, 0]] = xk[r, 0]
         v_cache[r, :, pos[r, 0]] = xv[r, 0]
     return reference(xq, k_cache, v_cache, pos), k_cache, v_cache
+
+
+def block_case(dtype, heads, kv_heads, hd, queries, slots=150):
+    """`queries` new tokens a row at consecutive slots, their keys already in the cache: a verify
+    block ending at slot 4 (the first queries see 1..5 slots), at the cache's last slot, and at 70."""
+    xq1, k_cache, v_cache, _ = case(dtype, heads, kv_heads, hd, slots)
+    xq = torch.randn(xq1.shape[0], queries, heads, hd).to(dtype)
+    ends = torch.tensor([[queries - 1], [slots - 1], [70]])
+    return xq, k_cache, v_cache, ends - queries + 1 + torch.arange(queries)[None, :]  # pos (B, queries)
+
+
+def block_reference(xq, k_cache, v_cache, pos):
+    """Each query over its own row's slots 0..its pos, in float64: (B, q, heads * hd)."""
+    parts = [reference(xq[:, i : i + 1], k_cache, v_cache, pos[:, i : i + 1]) for i in range(xq.shape[1])]
+    return torch.cat(parts, dim=1)

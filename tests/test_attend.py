@@ -12,7 +12,7 @@ from triton_interpreter import interpret_or_skip
 
 interpret_or_skip()
 
-from attention_cases import case, fresh_case, reference, unfused_block  # noqa: E402
+from attention_cases import block_case, block_reference, case, fresh_case, reference, unfused_block  # noqa: E402
 from infercomp.fast import attend  # noqa: E402
 
 
@@ -123,3 +123,65 @@ def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch)
     assert fused == plain == attention_only and len(plain[0]) == 6
     # the embedded main's 6 layers x 5 decode steps (the prompt: a prefill), once per path
     assert len(fresh_calls) == 6 * 5 and len(calls) == 6 * 5
+
+
+@pytest.mark.parametrize(
+    "dtype, heads, kv_heads, hd, queries, tol",
+    [
+        (torch.float32, 8, 2, 64, 5, 1e-5),  # a verify block of k + 1 = 5, groups of 4: 20 of 32 tile rows
+        (torch.float32, 4, 4, 16, 2, 1e-5),  # a draft's first step of two tokens, no grouping
+        (torch.float16, 6, 2, 32, 3, 3e-3),  # groups of 3
+    ],
+)
+def test_a_block_of_queries_matches_float64(dtype, heads, kv_heads, hd, queries, tol, monkeypatch):
+    xq, k_cache, v_cache, pos = block_case(dtype, heads, kv_heads, hd, queries)
+    assert not attend.serves(xq, k_cache, v_cache, None)  # off by default
+    monkeypatch.setattr(attend, "BLOCKS", True)
+    assert attend.serves(xq, k_cache, v_cache, None)
+    got = attend.attend(xq, k_cache, v_cache, pos)
+    want = block_reference(xq, k_cache, v_cache, pos)
+    assert got.shape == want.shape and got.dtype == dtype
+    assert torch.allclose(got.double(), want, atol=tol, rtol=tol), (got.double() - want).abs().max()
+    # the comparison can fail: every query of a row seeing the block's last slot differs
+    late = attend.attend(xq, k_cache, v_cache, pos[:, -1:].expand_as(pos).contiguous())
+    assert not torch.allclose(late.double(), want, atol=1e-3, rtol=1e-3)
+
+
+def test_blocks_past_one_tile_keep_the_unfused_path(monkeypatch):
+    monkeypatch.setattr(attend, "BLOCKS", True)
+    _, k_cache, v_cache, _ = case(torch.float32, 8, 2, 16)
+    rows = attend.MAX_BLOCK_ROWS // 4  # queries of 4 heads each that fill one tile
+    assert attend.serves(torch.zeros(3, rows, 8, 16), k_cache, v_cache, None)
+    assert not attend.serves(torch.zeros(3, rows + 1, 8, 16), k_cache, v_cache, None)
+
+
+def test_the_engine_verifies_through_the_block_kernel_and_keeps_its_tokens(monkeypatch):
+    """The embedded pair in float32 on the fast engine (CPU, uncompiled): draft-and-verify with
+    the block kernel serving the verify passes (and the draft's two-token first steps) gives the
+    greedy tokens of plain decoding on the unfused path, and the block kernel ran."""
+    from infercomp.config import load_config
+    from infercomp.fast import build_fast_engine
+    from infercomp.loader import load_engine
+
+    over = dict(prompts=["Once upon a time"], num_completions=2, batch_size=2, max_new_tokens=8, temperature=0.0)
+    cfg = load_config("example", embedded=True, overrides={**over, "dtype": "float32", "device": "cpu"})
+    fast = build_fast_engine(load_engine(cfg, need_assistant=True))
+    monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "matmul")
+    plain = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
+    monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "kernel")
+    monkeypatch.setattr(attend, "BLOCKS", True)
+    blocks, launch = [], attend._launcher("launch")
+    monkeypatch.setitem(attend._LAUNCHERS, "launch", lambda *a: blocks.append(a[0].shape[1]) or launch(*a))
+    spec = [r.token_ids for r in fast.draft_and_verify([0, 0], do_sample=False).rows]
+    assert spec == plain and len(plain[0]) == 8
+    assert cfg.num_assistant_tokens + 1 in blocks  # the verify passes' blocks went through the kernel
+    # a verify block's logits over slots the call above wrote (0..9), each query at its own position
+    from infercomp.fast import runtime
+
+    ids, pos = torch.tensor([[5, 6, 7, 8, 9], [9, 8, 7, 6, 5]]), torch.arange(5, 10)[None].expand(2, 5)
+    rows = torch.arange(2)[:, None].expand(2, 5)
+    logits = {}
+    for path in ("kernel", "matmul"):
+        monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", path)
+        logits[path] = runtime.forward(fast.rt, fast.lean, fast.cache, ids, pos, rows, prefill=False, visible=16)
+    assert torch.allclose(logits["kernel"], logits["matmul"], atol=1e-4, rtol=1e-4)

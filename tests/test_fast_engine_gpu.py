@@ -234,6 +234,27 @@ def test_bf16_fused_attention_block_matches_the_unfused_operations(programs, mon
     assert torch.allclose(got.double(), want, rtol=2e-2, atol=2e-2), (got.double() - want).abs().max()
 
 
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-4), ("bfloat16", 2e-2)])
+def test_block_attention_matches_float64(dtype, tol, monkeypatch):
+    """The attention kernel over verify blocks (fast.attend.BLOCKS: k + 1 = 5 queries a row, each
+    over its row's slots up to its own position) compiled for the GPU at Qwen3-4B's head layout,
+    against float64 attention; and a block whose queries all see the last slot fails the check."""
+    import torch
+
+    from attention_cases import block_case, block_reference
+    from infercomp.fast import attend
+
+    monkeypatch.setattr(attend, "BLOCKS", True)
+    xq, k_cache, v_cache, pos = block_case(getattr(torch, dtype), 32, 8, 128, 5, slots=600)
+    want = block_reference(xq, k_cache, v_cache, pos)
+    xq, k_cache, v_cache, pos = (t.cuda() for t in (xq, k_cache, v_cache, pos))
+    assert attend.serves(xq, k_cache, v_cache, None)
+    got = attend.attend(xq, k_cache, v_cache, pos).cpu()
+    assert torch.allclose(got.double(), want, rtol=tol, atol=tol), (got.double() - want).abs().max()
+    late = attend.attend(xq, k_cache, v_cache, pos[:, -1:].expand_as(pos).contiguous()).cpu()
+    assert not torch.allclose(late.double(), want, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("rows", [2, 5, 32, 64])
 def test_few_row_kernels_match_cublas_at_qwen3_4b_shapes(rows):
     """fast/rows_kernel.py in bf16 on the GPU, autotuned as the engine launches it: each product

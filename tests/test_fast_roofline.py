@@ -1,7 +1,7 @@
 """What the roofline counts as a fast-engine step's KV-cache reads: each row's valid slots where
-fast.attend's kernel serves plain steps (one query per row, a cache on the device), every slot
-where a captured step reads them all (a verify pass or a quantized cache under a mask spanning the
-cache, a beam step's reorder, an offloaded cache's staging), and nothing on CPU, where the roofline
+fast.attend's kernel serves the steps (one query a row, or with fast.attend.BLOCKS a verify
+pass's few), every slot where a captured step reads them all (the unfused path's mask spans the
+cache, a beam step reorders it, an offloaded cache stages it), and nothing on CPU, where the roofline
 takes the context or, for a static cache, the whole cache."""
 
 from __future__ import annotations
@@ -23,19 +23,20 @@ VALID = {"attended_slots": None, "reads_valid_keys": True}
 def test_the_engine_reports_valid_slots_only_where_the_kernel_attends_plain_steps(monkeypatch):
     fast = tiny_engine(2)
     every = {"attended_slots": fast.cap.slots, "reads_valid_keys": False}
-    assert fast._attention_reads(plain_steps=True) == {"attended_slots": None, "reads_valid_keys": False}  # CPU
+    assert fast._attention_reads(1) == {"attended_slots": None, "reads_valid_keys": False}  # CPU
     monkeypatch.setattr(fast.rt, "cuda", True)  # the account of captured steps
     heads, hd = fast.lean.shape.heads, fast.lean.shape.head_dim
     asked = []
     for kernel in (True, False):
         monkeypatch.setattr(attend, "serves", lambda xq, k, v, k_scale, kernel=kernel: asked.append(xq) or kernel)
-        assert fast._attention_reads(plain_steps=True) == (VALID if kernel else every)
-        # verify passes (k + 1 queries a row) and beam steps (which reorder the cache) read every slot
-        assert fast._attention_reads(plain_steps=False) == every
-    assert {(tuple(q.shape), q.dtype) for q in asked} == {((1, 1, heads, hd), fast.lean.dtype)}  # a step's query
+        # plain steps (1 query a row) and verify passes (k + 1): as the kernel serves them
+        assert fast._attention_reads(1) == fast._attention_reads(5) == (VALID if kernel else every)
+        assert fast._attention_reads(0) == every  # beam steps reorder every slot
+    shapes = {(tuple(q.shape), q.dtype) for q in asked}
+    assert shapes == {((1, n, heads, hd), fast.lean.dtype) for n in (1, 5)}  # the steps' queries, (B, q, heads, hd)
     monkeypatch.setattr(attend, "serves", lambda *a: True)
     monkeypatch.setattr(fast.cache, "kind", "offloaded")  # every step stages the whole cache
-    assert fast._attention_reads(plain_steps=True) == every
+    assert fast._attention_reads(1) == every
 
 
 def _shape(reads_valid_keys: bool, attended_slots: int | None):
@@ -61,12 +62,13 @@ def test_a_static_cache_counts_whole_only_where_the_steps_read_all_of_it(reads_v
 
 
 def test_each_kind_of_call_gives_its_own_account(monkeypatch):
-    """Plain decoding asks for the plain-step account; beam search and draft-and-verify do not."""
+    """Plain decoding asks for the account of one query a row, beam search for none (its steps
+    reorder every slot), draft-and-verify for its k + 1 queries a row."""
     fast = tiny_engine(2)
     asked = []
     account = fast._attention_reads
-    monkeypatch.setattr(fast, "_attention_reads", lambda plain_steps: asked.append(plain_steps) or account(plain_steps))
+    monkeypatch.setattr(fast, "_attention_reads", lambda queries: asked.append(queries) or account(queries))
     fast.generate([0, 1], do_sample=False)
     fast.generate([0], do_sample=False, num_beams=2, num_return_sequences=2)
     fast.draft_and_verify([0, 1], do_sample=False)
-    assert asked == [True, False, False]
+    assert asked == [1, 0, fast.config.num_assistant_tokens + 1]

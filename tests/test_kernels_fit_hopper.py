@@ -68,6 +68,13 @@ def fresh_signature(t: str, constants: dict) -> dict:
     return {**signature, **{name: "constexpr" for name in constants}}
 
 
+def plain_signature(t: str, constants: dict) -> dict:
+    """attend_kernel's argument types for element type t; constants as constexpr."""
+    signature = dict(q_ptr=f"*{t}", k_ptr=f"*{t}", v_ptr=f"*{t}", pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32",
+                     stride_head="i32", stride_slot="i32", heads="i32", scale="fp32")  # fmt: skip
+    return {**signature, **{name: "constexpr" for name in constants}}
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("hd", [64, 128, 256])
 def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
@@ -77,10 +84,21 @@ def test_both_attention_kernels_fit_at_the_launchers_slots_per_step(dtype, hd):
     fresh = {**constants, "NORM": True}
     meta = hopper(attend_kernel.fresh_kernel, fresh_signature(t, fresh), fresh, warps=attend_kernel.WARPS)
     assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
-    plain = dict(q_ptr=f"*{t}", k_ptr=f"*{t}", v_ptr=f"*{t}", pos_ptr="*i64", out_ptr=f"*{t}", stride_row="i32",
-                 stride_head="i32", stride_slot="i32", heads="i32", scale="fp32")  # fmt: skip
-    plain.update({name: "constexpr" for name in constants})
-    meta = hopper(attend_kernel.attend_kernel, plain, constants, warps=attend_kernel.WARPS)
+    constants["QUERIES"] = 1
+    meta = hopper(attend_kernel.attend_kernel, plain_signature(t, constants), constants, warps=attend_kernel.WARPS)
+    assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("queries", [5, 16])
+def test_blocks_of_queries_fit_at_the_launchers_slots_per_step(dtype, queries):
+    """The attention kernel over a block of queries a row (fast.attend.BLOCKS: a verify pass of
+    k + 1 = 5; 16, the most a tile of MAX_BLOCK_ROWS takes at 4 query heads a kv head), hd 128."""
+    t = NAMES[dtype]
+    slots = attend_kernel.slots_per_step(torch.empty(0, dtype=dtype), 128)
+    gp = max(16, triton.next_power_of_2(4 * queries))
+    constants = dict(GROUPS=4, GP=gp, HD=128, BLOCK_S=slots, F32=dtype == torch.float32, PDL=True, QUERIES=queries)
+    meta = hopper(attend_kernel.attend_kernel, plain_signature(t, constants), constants, warps=attend_kernel.WARPS)
     assert meta.shared <= SHARED_LIMIT, (slots, meta.shared)
 
 

@@ -9,7 +9,7 @@ online softmax. attend_fresh goes one step further back: from the q|k|v product 
 the query and key norms and the rotary embedding and writes the new key and value, so a decode
 layer's attention is one kernel between two products.
 
-Serves one query per row, caches of at most MAX_SLOTS slots in the model dtype (the int8 / fp8
+Serves one query per row (with BLOCKS, a few), caches of at most MAX_SLOTS slots in the model dtype (the int8 / fp8
 cache kinds keep the unfused path: their scales apply there), head sizes that are powers of two
 from 16, on CUDA with Triton (or Triton's CPU interpreter, for tests). INFERCOMP_FAST_ATTENTION=matmul or =sdpa keeps
 the unfused path (the knob that measures what the kernel buys).
@@ -52,14 +52,24 @@ def fuses_prologue() -> bool:
     return os.environ.get("INFERCOMP_FAST_FUSED_ROPE", "1") != "0"
 
 
+# Blocks of a few queries a row (a verify pass's k + 1 tokens, a draft's first step of two) through
+# the same kernel, each query seeing the slots up to its own position, where the unfused path
+# reads every slot of the cache under a mask, in several kernels a layer. Off by default: not yet
+# measured on a GPU. INFERCOMP_FAST_BLOCK_ATTENTION=1 turns it on
+# (benchmarks/sessions/gpu_session_blocks.sh compares the speculative workload with and without).
+BLOCKS = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "0") == "1"
+MAX_BLOCK_ROWS = 64  # queries x the query heads of one kv head: one program's tile (Qwen3-4B: 16 queries)
+
+
 def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_scale) -> bool:
-    """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache and v_cache."""
+    """Whether this kernel attends for queries xq (B, q, heads, hd) over k_cache and v_cache: one
+    query per row, or with BLOCKS a few."""
     on_device = xq.is_cuda or (ON_CPU and os.environ.get("TRITON_INTERPRET") == "1")
-    hd = xq.shape[-1]
+    q, heads, hd = xq.shape[1:]
     return (
         wanted()
         and on_device
-        and xq.shape[1] == 1
+        and (q == 1 or (BLOCKS and q * heads // k_cache.shape[1] <= MAX_BLOCK_ROWS))
         and k_scale is None
         and k_cache.dtype == xq.dtype
         and xq.dtype in (torch.bfloat16, torch.float16, torch.float32)
@@ -72,25 +82,24 @@ def serves(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k_sca
     )
 
 
-def serves_steps(cache, heads: int, dtype: torch.dtype) -> bool:
-    """Whether a decode step over cache (one query per row of `heads` heads in the model's dtype)
+def serves_steps(cache, heads: int, dtype: torch.dtype, queries: int = 1) -> bool:
+    """Whether a step over cache (`queries` queries a row of `heads` heads in the model's dtype)
     attends through this kernel, which reads each row's valid slots only."""
     k, v, k_scale = cache.layer(0)[:3]
-    query = torch.empty(1, 1, heads, k.shape[-1], dtype=dtype, device=k.device)  # (B, q, heads, hd)
+    query = torch.empty(1, queries, heads, k.shape[-1], dtype=dtype, device=k.device)  # (B, q, heads, hd)
     return serves(query, k, v, k_scale)
 
 
 @torch.library.custom_op("infercomp::attend", mutates_args=())
 def attend(xq: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """xq (B, 1, heads, hd), caches (rows >= B, kv_heads, slots, hd), pos (B, 1): each row's
-    newest slot -> (B, 1, heads * hd). Reads the caches, writes nothing in them."""
+    """xq (B, q, heads, hd), caches (rows >= B, kv_heads, slots, hd), pos (B, q): each query's
+    slot, its keys already written -> (B, q, heads * hd). Reads the caches, writes nothing in them."""
     from infercomp.fast.gemv_kernel import pdl
 
-    b, _, heads, hd = xq.shape
+    b, q, heads, hd = xq.shape
     groups = heads // k_cache.shape[1]
-    q = xq.reshape(b, heads, hd).contiguous()
-    out = _launcher("launch")(q, k_cache, v_cache, pos.reshape(b), groups, pdl(xq.device))
-    return out.view(b, 1, heads * hd)
+    out = _launcher("launch")(xq.contiguous(), k_cache, v_cache, pos.contiguous(), groups, pdl(xq.device))
+    return out.view(b, q, heads * hd)
 
 
 @attend.register_fake

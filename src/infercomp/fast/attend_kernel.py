@@ -94,8 +94,11 @@ def ask_l2(ptr, count, LINES: tl.constexpr):
 
 @triton.jit
 def attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype: tl.constexpr,
-                 GP: tl.constexpr, HD: tl.constexpr, BLOCK_S: tl.constexpr, F32: tl.constexpr):  # fmt: skip
-    """The group's queries q (GP, hd) over slots 0..last at k_ptr/v_ptr + base: (GP, hd) float32."""
+                 GP: tl.constexpr, HD: tl.constexpr, BLOCK_S: tl.constexpr, F32: tl.constexpr,
+                 rows_last=None, PER_ROW: tl.constexpr = False):  # fmt: skip
+    """The group's queries q (GP, hd) over slots 0..last at k_ptr/v_ptr + base: (GP, hd) float32.
+    PER_ROW: query row r sees slots 0..rows_last[r] only (rows_last (GP,), at most last), as the
+    queries of a block of new tokens see the keys up to their own positions."""
     d = tl.arange(0, HD)
     m = tl.full([GP], float("-inf"), dtype=tl.float32)
     total = tl.zeros([GP], dtype=tl.float32)
@@ -106,7 +109,10 @@ def attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype: tl.cons
         slot = base + s[:, None] * stride_slot + d[None, :]
         k = tl.load(k_ptr + slot, mask=s_ok[:, None], other=0.0)  # (BLOCK_S, hd)
         scores = _dot(q, tl.trans(k), F32).to(dtype).to(tl.float32) * scale  # (GP, BLOCK_S)
-        scores = tl.where(s_ok[None, :], scores, float("-inf"))
+        if PER_ROW:
+            scores = tl.where(s[None, :] <= rows_last[:, None], scores, float("-inf"))
+        else:
+            scores = tl.where(s_ok[None, :], scores, float("-inf"))
         m_new = tl.maximum(m, tl.max(scores, axis=1))
         alpha = tl.exp(m - m_new)  # 0 on the first step (m = -inf; slot 0 is always valid)
         p = tl.exp(scores - m_new[:, None])
@@ -119,11 +125,11 @@ def attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype: tl.cons
 
 @triton.jit
 def attend_kernel(
-    q_ptr,  # (B, heads, hd) contiguous
+    q_ptr,  # (B, QUERIES, heads, hd) contiguous
     k_ptr,  # cache (rows, kv_heads, slots, hd), last dimension contiguous
     v_ptr,
-    pos_ptr,  # (B,) int64: each row's newest slot; it attends to slots 0..pos
-    out_ptr,  # (B, heads, hd)
+    pos_ptr,  # (B, QUERIES) int64: each query's slot; it attends to slots 0..pos
+    out_ptr,  # (B, QUERIES, heads, hd)
     stride_row,
     stride_head,
     stride_slot,
@@ -135,18 +141,28 @@ def attend_kernel(
     BLOCK_S: tl.constexpr,
     F32: tl.constexpr,
     PDL: tl.constexpr,
+    QUERIES: tl.constexpr,
 ):
+    """One program per (row, kv head): the QUERIES x GROUPS query heads that share the kv head
+    (row r of the program's tile: query r // GROUPS, head r % GROUPS), padded to GP rows."""
     b, kvh = tl.program_id(0), tl.program_id(1)
     dtype = out_ptr.dtype.element_ty
     g = tl.arange(0, GP)
-    g_ok = g < GROUPS
+    g_ok = g < QUERIES * GROUPS
+    query = g // GROUPS
     d = tl.arange(0, HD)
-    at = (b * heads + kvh * GROUPS + g)[:, None] * HD + d[None, :]  # the group's (GP, hd) elements
+    at = ((b * QUERIES + query) * heads + kvh * GROUPS + g % GROUPS)[:, None] * HD + d[None, :]  # (GP, hd)
     await_inputs(PDL)
     q = tl.load(q_ptr + at, mask=g_ok[:, None], other=0.0)
-    last = tl.load(pos_ptr + b)
     base = b * stride_row + kvh * stride_head
-    out = attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype, GP, HD, BLOCK_S, F32)
+    if QUERIES == 1:
+        last = tl.load(pos_ptr + b)
+        out = attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype, GP, HD, BLOCK_S, F32)
+    else:
+        rows_last = tl.load(pos_ptr + b * QUERIES + query, mask=g_ok, other=0)  # (GP,)
+        last = tl.max(rows_last, axis=0)
+        out = attend_slots(q, k_ptr, v_ptr, base, last, stride_slot, scale, dtype, GP, HD, BLOCK_S, F32,
+                           rows_last, True)  # fmt: skip
     tl.store(out_ptr + at, out.to(dtype), mask=g_ok[:, None])
 
 
@@ -250,9 +266,9 @@ def _many(x, programs: int) -> bool:
     return x.is_cuda and programs > _sm_count(x.device)
 
 
-def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
+def _meta(x, groups: int, hd: int, pdl: bool, programs: int, queries: int = 1) -> dict:
     """The launch settings both kernels share, for inputs x of the model dtype."""
-    gp = max(16, triton.next_power_of_2(groups))  # the group padded to the tensor cores' 16 rows
+    gp = max(16, triton.next_power_of_2(groups * queries))  # the query heads padded to the tensor cores' 16 rows
     stages = {} if STAGES is None else {"num_stages": STAGES}
     return dict(GROUPS=groups, GP=gp, HD=hd, BLOCK_S=slots_per_step(x, hd, programs), F32=x.dtype == torch.float32,
                 PDL=pdl, launch_pdl=pdl, num_warps=MANY_PROGRAMS_WARPS if _many(x, programs) else WARPS,
@@ -260,14 +276,15 @@ def _meta(x, groups: int, hd: int, pdl: bool, programs: int) -> dict:
 
 
 def launch(q, k_cache, v_cache, pos, groups: int, pdl: bool):
-    """q (B, heads, hd) contiguous, caches (rows >= B, kv_heads, slots, hd), pos (B,) -> (B, heads, hd)."""
-    b, heads, hd = q.shape
+    """q (B, Q, heads, hd) contiguous, caches (rows >= B, kv_heads, slots, hd), pos (B, Q)
+    contiguous -> (B, Q, heads, hd)."""
+    b, queries, heads, hd = q.shape
     assert k_cache.stride() == v_cache.stride() and k_cache.stride(3) == 1
-    out = q.new_empty(b, heads, hd)
+    out = q.new_empty(b, queries, heads, hd)
     attend_kernel[(b, k_cache.shape[1])](
         q, k_cache, v_cache, pos, out,
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), heads, hd**-0.5,
-        **_meta(q, groups, hd, pdl, b * k_cache.shape[1]),
+        QUERIES=queries, **_meta(q, groups, hd, pdl, b * k_cache.shape[1], queries),
     )  # fmt: skip
     return out
 

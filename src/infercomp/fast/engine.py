@@ -238,7 +238,7 @@ class FastEngine(Engine):
         tokens = [ids_ for ids_, _ in results]
         scores = [score for _, score in results]
         index = [p for p in prompt_indices for _ in range(returned)]
-        out = self._output(index, [p for p in prompts for _ in range(returned)], tokens, start, first, end, False)
+        out = self._output(index, [p for p in prompts for _ in range(returned)], tokens, start, first, end, 0)
         for row, score in zip(out.rows, scores, strict=True):
             row.score = score
         return out
@@ -301,7 +301,7 @@ class FastEngine(Engine):
                 k, cost_ratio = self._adapt(st, marks, k, cost_ratio)
         end = self.clock.mark()
         tokens = st.tokens()
-        out = self._output(prompt_indices, prompts, tokens, start, first, end, False)  # as the verify passes read
+        out = self._output(prompt_indices, prompts, tokens, start, first, end, k + 1)  # as the verify passes read
         self._fill_stats(stats, st, marks, lookup)
         out.speculative = stats
         out.kv_cache_bytes = self.kv_cache_bytes() if not lookup else self.cache.nbytes()
@@ -346,7 +346,7 @@ class FastEngine(Engine):
 
     # -- results --------------------------------------------------------------------------
 
-    def _output(self, prompt_indices, prompts, tokens, start, first, end, plain_steps=True) -> CallOutput:
+    def _output(self, prompt_indices, prompts, tokens, start, first, end, queries=1) -> CallOutput:
         if self.clock.cuda:
             torch.cuda.synchronize(self.device)
         rows = []
@@ -365,18 +365,18 @@ class FastEngine(Engine):
             context_tokens=max(len(p) for p in prompts) + longest,
             compile_s=self.compile_s,
             kv_cache_bytes=self.cache.nbytes(),
-            **self._attention_reads(plain_steps),
+            **self._attention_reads(queries),
         )
 
-    def _attention_reads(self, plain_steps: bool) -> dict:
-        """CallOutput's account of the KV bytes a captured step reads (the roofline's): each row's
-        valid slots where fast.attend's kernel serves plain steps (one query per row, a cache on
-        the device); else every slot: verify passes (several queries a row) and quantized caches
-        attend under a mask spanning the cache, a beam step reorders every slot, an offloaded cache
-        moves every slot to the device and back. On CPU, nothing: the roofline takes the context
-        (eager steps read the slots in use), or the whole cache where the run asked for a static one."""
-        valid = self.rt.cuda and plain_steps and self.cache.kind != "offloaded"
-        valid = valid and attend.serves_steps(self.cache, self.lean.shape.heads, self.lean.dtype)
+    def _attention_reads(self, queries: int) -> dict:
+        """The roofline's KV bytes of a captured step: each row's valid slots where fast.attend's
+        kernel serves it (`queries` a row, a cache on the device); else every slot: the unfused
+        path (quantized caches; verify passes without fast.attend.BLOCKS) masks the whole cache,
+        a beam step (queries 0) reorders every slot, an offloaded cache moves every slot to the
+        device and back. On CPU, nothing: the roofline takes the context (eager steps read the
+        slots in use), or the whole cache where the run asked for a static one."""
+        valid = self.rt.cuda and queries > 0 and self.cache.kind != "offloaded"
+        valid = valid and attend.serves_steps(self.cache, self.lean.shape.heads, self.lean.dtype, queries)
         return {"attended_slots": self.cap.slots if self.rt.cuda and not valid else None, "reads_valid_keys": valid}
 
 

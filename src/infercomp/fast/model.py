@@ -259,7 +259,7 @@ def layer_forward(
         qkv = project("qkv", normed, w.qkv, w.qkv_bias)
     xq, xk, xv = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
     xq, xk, xv = xq.view(b, q, h, hd), xk.view(b, q, kvh, hd), xv.view(b, q, kvh, hd)
-    if mask is not None and w.qkv_bias is None and attend.fuses_prologue() and attend.serves(xq, *kv[:3]):
+    if q == 1 and mask is not None and w.qkv_bias is None and attend.fuses_prologue() and attend.serves(xq, *kv[:3]):
         # one query per row: norms, rotation, cache write and attention in one kernel
         out = attend.attend_fresh(qkv, cos, sin, w.q_norm, w.k_norm, shape.eps, kv[0], kv[1], pos, h)
     else:
@@ -321,7 +321,7 @@ def attention(xq, xk, xv, kv: tuple, rows, heads, pos, mask: torch.Tensor | None
     # Each row writes its new keys at its own positions: no holes, and rolling back a row is
     # only moving its length back (the slots are overwritten later).
     store(kv, xk, xv, rows, heads, pos)
-    if mask is not None and attend.serves(xq, kv[0], kv[1], kv[2]):  # one query per row: one kernel
+    if mask is not None and attend.serves(xq, kv[0], kv[1], kv[2]):  # one kernel: the valid slots only
         return attend.attend(xq, kv[0], kv[1], pos)
     if mask is None:
         # (B, heads, q, hd); kv heads repeated for their query heads (transformers' repeat_kv)
