@@ -63,11 +63,12 @@ def unfused_block(qkv, cos, sin, q_norm, k_norm, eps, k_cache, v_cache, pos, hea
 
 
 def block_case(dtype, heads, kv_heads, hd, queries, slots=150):
-    """`queries` new tokens a row at consecutive slots, their keys already in the cache: a verify
-    block ending at slot 4 (the first queries see 1..5 slots), at the cache's last slot, and at 70."""
+    """`queries` new tokens a row at consecutive slots, their keys already in the cache: a block
+    starting at slot 0 (its first query sees one slot), one ending at the cache's last slot, and
+    one ending at slot 64, whose earlier queries see none of a 64-slot step's second block."""
     xq1, k_cache, v_cache, _ = case(dtype, heads, kv_heads, hd, slots)
     xq = torch.randn(xq1.shape[0], queries, heads, hd).to(dtype)
-    ends = torch.tensor([[queries - 1], [slots - 1], [70]])
+    ends = torch.tensor([[queries - 1], [slots - 1], [64]])
     return xq, k_cache, v_cache, ends - queries + 1 + torch.arange(queries)[None, :]  # pos (B, queries)
 
 

@@ -50,6 +50,7 @@ def test_a_kernel_that_misses_the_newest_slot_is_caught():
 
 
 def test_what_it_does_not_serve(monkeypatch):
+    monkeypatch.setattr(attend, "BLOCKS", False)  # its default: a verify block below keeps the unfused path
     xq, k_cache, v_cache, _ = case(torch.float32, 4, 2, 16)
     assert attend.serves(xq, k_cache, v_cache, None)
     assert not attend.serves(torch.zeros(3, 2, 4, 16), k_cache, v_cache, None)  # two queries per row: a verify block
@@ -135,7 +136,8 @@ def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch)
 )
 def test_a_block_of_queries_matches_float64(dtype, heads, kv_heads, hd, queries, tol, monkeypatch):
     xq, k_cache, v_cache, pos = block_case(dtype, heads, kv_heads, hd, queries)
-    assert not attend.serves(xq, k_cache, v_cache, None)  # off by default
+    monkeypatch.setattr(attend, "BLOCKS", False)
+    assert not attend.serves(xq, k_cache, v_cache, None)
     monkeypatch.setattr(attend, "BLOCKS", True)
     assert attend.serves(xq, k_cache, v_cache, None)
     got = attend.attend(xq, k_cache, v_cache, pos)

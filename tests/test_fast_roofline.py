@@ -71,4 +71,4 @@ def test_each_kind_of_call_gives_its_own_account(monkeypatch):
     fast.generate([0, 1], do_sample=False)
     fast.generate([0], do_sample=False, num_beams=2, num_return_sequences=2)
     fast.draft_and_verify([0, 1], do_sample=False)
-    assert asked == [1, 0, fast.config.num_assistant_tokens + 1]
+    assert asked == [1, 0, fast.k_max + 1]  # a verify pass scores k_max + 1 tokens a row (adaptive k: 2k)

@@ -1,4 +1,5 @@
-"""Decode attention in one kernel: one query per row against that row's valid cache slots.
+"""Decode attention in one kernel: one query per row (with BLOCKS, a few) against that row's
+valid cache slots.
 
 A decode step's attention in the unfused path is four kernels per layer (scores, mask and
 softmax, values, and the layout copies between them) over every slot of the cache, valid or not;
@@ -52,9 +53,10 @@ def fuses_prologue() -> bool:
     return os.environ.get("INFERCOMP_FAST_FUSED_ROPE", "1") != "0"
 
 
-# Blocks of a few queries a row (a verify pass's k + 1 tokens, a draft's first step of two) through
-# the same kernel, each query seeing the slots up to its own position, where the unfused path
-# reads every slot of the cache under a mask, in several kernels a layer. Off by default: not yet
+# Blocks of a few queries a row (a verify pass's k + 1 tokens, a draft's first step of two, and a
+# prefill of at most MAX_BLOCK_ROWS / groups tokens) through the same kernel, each query seeing
+# the slots up to its own position, where the unfused path reads every slot of the cache under a
+# mask, in several kernels a layer. Off by default: not yet
 # measured on a GPU. INFERCOMP_FAST_BLOCK_ATTENTION=1 turns it on
 # (benchmarks/sessions/gpu_session_blocks.sh compares the speculative workload with and without).
 BLOCKS = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "0") == "1"

@@ -1,13 +1,15 @@
-"""The Triton kernel behind fast/attend.py: attention of one query per row over that row's valid
-cache slots, one program per (row, kv head) serving the kv head's group of query heads.
+"""The Triton kernel behind fast/attend.py: attention of one query per row (or, with
+fast.attend.BLOCKS, a few) over that row's valid cache slots, one program per (row, kv head)
+serving the kv head's group of query heads.
 
 Splitting the slots across programs (flash-decoding: partial results merged by the last split
 to finish) was measured on an H100 and lost at these cache sizes (a few hundred slots): 9.3 us per
 layer at batch 1 against 6.6 unsplit, the merge of 16-row padded partials costing more than the
 parallelism gained. fast.attend therefore serves caches of at most MAX_SLOTS slots only.
 
-Per program: the group's queries q (GP, hd) (GP = the group padded to the 16 rows the tensor
-cores need; padding rows are zeros and never stored), then slots 0..pos in BLOCK_S steps: scores
+Per program: the group's queries q (GP, hd) (GP = queries x group, padded to a power of two of
+at least the 16 rows the tensor cores need; padding rows are zeros and never stored), then slots
+0..pos in BLOCK_S steps (with several queries a row, each query masked to its own pos): scores
 q @ k.T (GP, BLOCK_S), an online softmax (running max m, sum l), and acc += p @ v (GP, hd).
 Rounding follows the unfused path where it can: the scores are rounded to the model dtype before
 scaling (the unfused product returns the model dtype); the probabilities are rounded to it before

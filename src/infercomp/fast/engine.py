@@ -301,7 +301,7 @@ class FastEngine(Engine):
                 k, cost_ratio = self._adapt(st, marks, k, cost_ratio)
         end = self.clock.mark()
         tokens = st.tokens()
-        out = self._output(prompt_indices, prompts, tokens, start, first, end, k + 1)  # as the verify passes read
+        out = self._output(prompt_indices, prompts, tokens, start, first, end, self.k_max + 1)  # verify_body's block
         self._fill_stats(stats, st, marks, lookup)
         out.speculative = stats
         out.kv_cache_bytes = self.kv_cache_bytes() if not lookup else self.cache.nbytes()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from infercomp.fast import gemv, products
+from infercomp.fast import attend, gemv, products
 from infercomp.fast import model as model_module
 from infercomp.fast.kvcache import KVCache
 from infercomp.fast.model import attention_mask, chains_norms, embed_rows, head_logits, layer_forward, rms_norm
@@ -49,7 +49,7 @@ def look_up_kernels() -> None:
     """Import the Triton kernels' modules now: the compiler cannot trace an import, and the
     attention, packed and top-p kernels are otherwise looked up on first use, which can be inside
     a compiled layer function."""
-    from infercomp.fast import attend, packed, sampling
+    from infercomp.fast import packed, sampling
 
     attend._launcher("launch")
     attend._launcher("launch_fresh")
@@ -96,6 +96,8 @@ class Runtime:
                 mode += ", matrix products autotuned"
             if gemv.READY:
                 mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
+            if attend.BLOCKS:  # read here: INFERCOMP_FAST_BLOCK_ATTENTION=1
+                mode += ", blocks of a few queries a row (verify passes, short prefills) by the attention kernel"
             if self.compile_layers and products.CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(products.CUBLAS_PROJECTIONS))}"
             if self.compile_layers and products.PARTIALS:  # read here: a benchmark variant may set it
