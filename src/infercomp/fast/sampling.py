@@ -80,8 +80,19 @@ def _draw(logits: torch.Tensor, noise: torch.Tensor, temperature: float, top_k: 
     return (_warp(logits, temperature, top_k, top_p, False) / noise).argmax(-1)
 
 
-# (shift, bits) of each pass, from bit 30 down (bit 31 is the sign, 0 for every probability)
-_PASSES = ((27, 4), (23, 4), (19, 4), (15, 4), (11, 4), (7, 4), (3, 4), (0, 3))
+def passes(bits: int) -> tuple[tuple[int, int], ...]:
+    """(shift, width) of each pass from bit 30 down (bit 31 is the sign, 0 for every probability),
+    `bits` wide except the last: passes(4) is ((27, 4), (23, 4), ..., (3, 4), (0, 3)). Shared with
+    fast/top_p_kernel.py, whose digit width depends on the rows."""
+    out, top = [], 31
+    while top > 0:
+        width = min(bits, top)
+        top -= width
+        out.append((top, width))
+    return tuple(out)
+
+
+_PASSES = passes(4)  # the PyTorch search's eight passes
 
 
 def top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:

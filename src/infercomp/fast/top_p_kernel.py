@@ -18,6 +18,8 @@ import torch
 import triton
 import triton.language as tl
 
+from infercomp.fast.sampling import passes
+
 # Bits of the threshold a pass decides: BITS below MANY_ROWS rows, BITS_MANY from there. Each
 # pass compares every probability with 2^bits candidates, and at 32 rows of Qwen3's vocabulary
 # (1,216 programs) that arithmetic, not the pass's 19.4 MB read, sets its time. One H200, the
@@ -31,17 +33,6 @@ MANY_ROWS = 32
 CHUNK = 4096
 BLOCK = 256  # tokens a step of a program's loop
 WARPS = 4
-
-
-def passes(bits: int) -> tuple[tuple[int, int], ...]:
-    """(shift, width) of each pass from bit 30 down (bit 31 is the sign, 0 for every probability),
-    `bits` wide except the last: passes(4) is fast.sampling's eight passes."""
-    out, top = [], 31
-    while top > 0:
-        width = min(bits, top)
-        top -= width
-        out.append((top, width))
-    return tuple(out)
 
 
 @triton.jit
