@@ -50,7 +50,8 @@ def test_a_kernel_that_misses_the_newest_slot_is_caught():
 
 
 def test_what_it_does_not_serve(monkeypatch):
-    monkeypatch.setattr(attend, "BLOCKS", False)  # its default: a verify block below keeps the unfused path
+    # off (INFERCOMP_FAST_BLOCK_ATTENTION=0): a verify block below keeps the unfused path
+    monkeypatch.setattr(attend, "BLOCKS", False)
     xq, k_cache, v_cache, _ = case(torch.float32, 4, 2, 16)
     assert attend.serves(xq, k_cache, v_cache, None)
     assert not attend.serves(torch.zeros(3, 2, 4, 16), k_cache, v_cache, None)  # two queries per row: a verify block

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Prepared for the next GPU session's second call, not yet run: the benchmark on the final
-# code, after benchmarks/sessions/gpu_session_blocks.sh. Batch 32 with both engines in one run
-# (the nucleus row with the 2-bit top-p digits), then every Qwen3-4B workload on the fast engine.
+# The benchmark on the final code, after benchmarks/sessions/gpu_session_blocks.sh (the
+# block kernel on by default since). Batch 32 with both engines in one run (the nucleus row with
+# the 2-bit top-p digits), then every Qwen3-4B workload on the fast engine.
 # One H200, at most 9 min 30 s.
 #   OUT=dir bash benchmarks/sessions/gpu_session_h200_rebench.sh
 set -u

@@ -56,10 +56,11 @@ def fuses_prologue() -> bool:
 # Blocks of a few queries a row (a verify pass's k + 1 tokens, a draft's first step of two, and a
 # prefill of at most MAX_BLOCK_ROWS / groups tokens) through the same kernel, each query seeing
 # the slots up to its own position, where the unfused path reads every slot of the cache under a
-# mask, in several kernels a layer. Off by default: not yet
-# measured on a GPU. INFERCOMP_FAST_BLOCK_ATTENTION=1 turns it on
-# (benchmarks/sessions/gpu_session_blocks.sh compares the speculative workload with and without).
-BLOCKS = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "0") == "1"
+# mask, in several kernels a layer. Qwen3-4B's verify pass of k + 1 = 5 tokens at batch 1 on one
+# H200 (docs/measurements/2026-11-28-h200-blocks, call-1): 1.080x a decode step with it, 1.215x
+# without (docs/measurements/2026-11-28-h200, call-2, another machine). INFERCOMP_FAST_BLOCK_ATTENTION=0
+# turns it off.
+BLOCKS = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "1") != "0"
 MAX_BLOCK_ROWS = 64  # queries x the query heads of one kv head: one program's tile (Qwen3-4B: 16 queries)
 
 

@@ -96,7 +96,7 @@ class Runtime:
                 mode += ", matrix products autotuned"
             if gemv.READY:
                 mode += ", one-row products by infercomp's Triton kernels (plain weights and its int8/int4 formats)"
-            if attend.BLOCKS:  # read here: INFERCOMP_FAST_BLOCK_ATTENTION=1
+            if attend.BLOCKS:  # read here: INFERCOMP_FAST_BLOCK_ATTENTION=0 turns it off
                 mode += ", blocks of a few queries a row (verify passes, short prefills) by the attention kernel"
             if self.compile_layers and products.CUBLAS_PROJECTIONS:
                 mode += f", cuBLAS for {'/'.join(sorted(products.CUBLAS_PROJECTIONS))}"
