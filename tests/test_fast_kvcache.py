@@ -79,6 +79,25 @@ def test_reorder_moves_codes_and_scales_together():
         assert [int(t[r].flatten()[0]) for r in range(4)] == [2, 2, 0, 3]
 
 
+@pytest.mark.parametrize("kind", [None, "int8"])
+@pytest.mark.parametrize("chunk_layers", [1, 2, 3])  # REORDER_BYTES worth 1, 2 or 3 layers' rows
+def test_reorder_in_layer_chunks_follows_every_parent(kind, chunk_layers, monkeypatch):
+    """The reorder gathers a chunk of layers at a time: every layer (3 of them, so a chunk of 2
+    leaves a partial one), every row, its own values, and the rows past the beams untouched."""
+    cache = KVCache(shape(layers=3), 5, 8, torch.float32, "cpu", kind)
+    for t in cache.tensors():
+        t.copy_(torch.randn(t.shape))
+    before = [t.clone() for t in cache.tensors()]
+    parents = torch.tensor([3, 0, 0, 1])  # a swap (0 <- 3, 1 <- 0) and a duplicate
+    b = parents.shape[0]
+    layer_bytes = cache.k[0][:b].numel() * 4
+    monkeypatch.setattr(kvcache, "REORDER_BYTES", chunk_layers * layer_bytes)
+    cache.reorder(parents)
+    for t, old in zip(cache.tensors(), before, strict=True):
+        assert torch.equal(t[:b], old[parents]) and torch.equal(t[b:], old[b:])
+    assert all(t.data_ptr() == s.data_ptr() for t, s in zip(cache.k, cache.stacks[0].unbind(0), strict=True))
+
+
 def test_unknown_kind_is_one_clear_error():
     with pytest.raises(ValueError, match="KV cache kind 'int4'"):
         KVCache(shape(), 1, 16, torch.float32, "cpu", "int4")

@@ -37,6 +37,8 @@ CODE_MAX = {"int8": 127.0, "fp8": 448.0}  # the largest code: |x| = max|x| lands
 # q . k over head_dim raw codes up to 448 could overflow float16's 65,504.
 UNIT = {"int8": 2.0**-7, "fp8": 2.0**-9}
 STORAGE = {"int8": torch.int8, "fp8": torch.uint8}
+# The most bytes one beam-step reorder gathers into a temporary at once (KVCache.reorder).
+REORDER_BYTES = 256 << 20
 
 
 def quantize(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,13 +77,16 @@ class KVCache:
             raise ValueError(f"KV cache kind {kind!r}: allowed {', '.join(KINDS)} or None (model dtype)")
         size = (rows, shape.kv_heads, slots, shape.head_dim)
         store = dtype if kind is None else STORAGE[kind]
-        self.k = [torch.zeros(size, dtype=store, device=device) for _ in range(shape.layers)]
-        self.v = [torch.zeros(size, dtype=store, device=device) for _ in range(shape.layers)]
+        # One tensor per kind of entry, (layers, rows, ...); each layer's part is a view of it, so a
+        # beam step's reorder is a few copies over all layers (see reorder), not two per layer.
+        self.stacks = [torch.zeros((shape.layers, *size), dtype=store, device=device) for _ in "kv"]
+        self.k, self.v = (list(t.unbind(0)) for t in self.stacks)
         self.k_scale: list[torch.Tensor | None] = [None] * shape.layers
         self.v_scale: list[torch.Tensor | None] = [None] * shape.layers
         if kind is not None:
-            self.k_scale = [torch.ones(size[:3], device=device) for _ in range(shape.layers)]
-            self.v_scale = [torch.ones(size[:3], device=device) for _ in range(shape.layers)]
+            scales = [torch.ones((shape.layers, *size[:3]), device=device) for _ in "kv"]
+            self.stacks += scales
+            self.k_scale, self.v_scale = (list(t.unbind(0)) for t in scales)
         self.kind, self.dtype = kind, dtype
         self.rows, self.slots = rows, slots
         self.heads = torch.arange(shape.kv_heads, device=device)[None, None, :]  # (1, 1, kv_heads)
@@ -99,10 +104,19 @@ class KVCache:
         return sum(t.numel() * t.element_size() for t in self.tensors())
 
     def reorder(self, parents: torch.Tensor) -> None:
-        """Beam search: row i continues from row parents[i]. parents (B,), B <= rows."""
+        """Beam search: row i continues from row parents[i]. parents (B,), B <= rows.
+
+        A gather into a temporary, then a copy back (rows may swap). Both run over a chunk of
+        layers at a time, at most REORDER_BYTES of gathered rows: one launch pair per chunk
+        instead of one per layer's tensor (a captured Qwen3-4B beam step launched 144 of them),
+        and a temporary that stays small beside long caches."""
         b = parents.shape[0]
-        for t in self.tensors():
-            t[:b].copy_(t.index_select(0, parents))
+        for stack in self.stacks:
+            layer_bytes = stack[0, :b].numel() * stack.element_size()
+            step = max(1, REORDER_BYTES // max(1, layer_bytes))
+            for lo in range(0, stack.shape[0], step):
+                part = stack[lo : lo + step]  # (layers in the chunk, rows, ...)
+                part[:, :b].copy_(part.index_select(1, parents))
 
     # A forward pass calls these around its layers; an offloaded cache moves layers in them.
     def begin(self, written: slice | None) -> None:
