@@ -119,12 +119,16 @@ def test_the_engine_attends_through_the_kernel_and_keeps_its_tokens(monkeypatch)
     monkeypatch.setitem(attend._LAUNCHERS, "launch", counting(calls, launch))
     monkeypatch.setitem(attend._LAUNCHERS, "launch_fresh", counting(fresh_calls, launch_fresh))
     monkeypatch.setenv("INFERCOMP_FAST_ATTENTION", "kernel")
+    monkeypatch.setattr(attend, "BLOCKS", True)
     fused = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
     monkeypatch.setenv("INFERCOMP_FAST_FUSED_ROPE", "0")  # norms, rotation and the cache write outside
     attention_only = [r.token_ids for r in fast.generate([0, 0], do_sample=False).rows]
     assert fused == plain == attention_only and len(plain[0]) == 6
-    # the embedded main's 6 layers x 5 decode steps (the prompt: a prefill), once per path
-    assert len(fresh_calls) == 6 * 5 and len(calls) == 6 * 5
+    # the embedded main's 6 layers x 5 decode steps, once per path; and with fast.attend.BLOCKS
+    # (pinned on above, its default) each call's prefill of the prompt's 16-token bucket, 6 layers
+    queries = [shape[1] for shape in calls]  # query positions a row, per launch
+    assert len(fresh_calls) == 6 * 5 and queries.count(1) == 6 * 5 and queries.count(16) == 2 * 6
+    assert len(queries) == 6 * 5 + 2 * 6
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def test_reorder_in_layer_chunks_follows_every_parent(kind, chunk_layers, monkey
     cache.reorder(parents)
     for t, old in zip(cache.tensors(), before, strict=True):
         assert torch.equal(t[:b], old[parents]) and torch.equal(t[b:], old[b:])
-    assert all(t.data_ptr() == s.data_ptr() for t, s in zip(cache.k, cache.stacks[0].unbind(0), strict=True))
+    assert all(t.data_ptr() == s.data_ptr() for t, s in zip(cache.k, cache.stacks[0], strict=True))
 
 
 def test_unknown_kind_is_one_clear_error():

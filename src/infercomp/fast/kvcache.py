@@ -80,13 +80,14 @@ class KVCache:
         # One tensor per kind of entry, (layers, rows, ...); each layer's part is a view of it, so a
         # beam step's reorder is a few copies over all layers (see reorder), not two per layer.
         self.stacks = [torch.zeros((shape.layers, *size), dtype=store, device=device) for _ in "kv"]
-        self.k, self.v = (list(t.unbind(0)) for t in self.stacks)
+        # (indexed views, not unbind's: those may not be written in place where autograd records)
+        self.k, self.v = ([t[i] for i in range(shape.layers)] for t in self.stacks)
         self.k_scale: list[torch.Tensor | None] = [None] * shape.layers
         self.v_scale: list[torch.Tensor | None] = [None] * shape.layers
         if kind is not None:
             scales = [torch.ones((shape.layers, *size[:3]), device=device) for _ in "kv"]
             self.stacks += scales
-            self.k_scale, self.v_scale = (list(t.unbind(0)) for t in scales)
+            self.k_scale, self.v_scale = ([t[i] for i in range(shape.layers)] for t in scales)
         self.kind, self.dtype = kind, dtype
         self.rows, self.slots = rows, slots
         self.heads = torch.arange(shape.kv_heads, device=device)[None, None, :]  # (1, 1, kv_heads)

@@ -166,6 +166,7 @@ class Step:
             self.graph.replay()
 
 
+@torch.no_grad()  # inference only; the cache's layer views are written in place (fast.kvcache)
 def forward(
     rt: Runtime,
     model,
