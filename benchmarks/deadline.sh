@@ -12,7 +12,7 @@ seconds_for() {
 }
 
 # `begin_session DIR...`: what every benchmarks/sessions/gpu_session_*.sh does first. Makes $OUT and the DIRs under it,
-# exports the Python settings, records the GPU in $OUT/nvidia-smi.txt, starts $OUT/session.txt
+# exports the Python settings, records the GPU (and its UUID) in $OUT/nvidia-smi.txt, starts $OUT/session.txt
 # and sets `start` (epoch seconds) for the deadlines.
 begin_session() {
   local d
@@ -22,7 +22,7 @@ begin_session() {
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
   export PYTHON=${PYTHON:-python3}
   start=$(date +%s)
-  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+  { nvidia-smi; nvidia-smi -L; } > "$OUT/nvidia-smi.txt" 2>&1  # -L: the GPU's UUID, which tells machines apart
   echo "start $(date -u +%FT%TZ)" > "$OUT/session.txt"
 }
 

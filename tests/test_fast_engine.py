@@ -339,3 +339,16 @@ def test_layers_that_compute_the_next_norm_equal_the_plain_layers(prefill, monke
         logits.append(runtime.forward(fast.rt, lean, cache, ids, pos, rows, prefill=prefill, visible=8))
         assert set(arity) == {12 if chain else 10}  # the chained calls pass normed and norm_next
     assert all(torch.equal(logits[0], other) for other in logits[1:])
+
+
+def test_the_block_kernel_is_on_unless_turned_off(monkeypatch):
+    """fast.attend.BLOCKS's setting: on by default, 0 turns it off, anything else is an error."""
+    from infercomp.fast import attend as fast_attend
+
+    monkeypatch.delenv("INFERCOMP_FAST_BLOCK_ATTENTION", raising=False)
+    assert fast_attend._blocks_from_env() is True
+    monkeypatch.setenv("INFERCOMP_FAST_BLOCK_ATTENTION", "0")
+    assert fast_attend._blocks_from_env() is False
+    monkeypatch.setenv("INFERCOMP_FAST_BLOCK_ATTENTION", "off")  # not silently on
+    with pytest.raises(ValueError, match="INFERCOMP_FAST_BLOCK_ATTENTION='off': expected 1"):
+        fast_attend._blocks_from_env()

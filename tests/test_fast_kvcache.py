@@ -83,19 +83,51 @@ def test_reorder_moves_codes_and_scales_together():
 @pytest.mark.parametrize("chunk_layers", [1, 2, 3])  # REORDER_BYTES worth 1, 2 or 3 layers' rows
 def test_reorder_in_layer_chunks_follows_every_parent(kind, chunk_layers, monkeypatch):
     """The reorder gathers a chunk of layers at a time: every layer (3 of them, so a chunk of 2
-    leaves a partial one), every row, its own values, and the rows past the beams untouched."""
+    leaves a partial one), every row, its own values, the rows past the beams untouched, and one
+    gather per chunk of each stack (keys, values, and their scales for codes)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Gathers(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Gathers.count += func is torch.ops.aten.index_select.default
+            return func(*args, **(kwargs or {}))
+
     cache = KVCache(shape(layers=3), 5, 8, torch.float32, "cpu", kind)
     for t in cache.tensors():
         t.copy_(torch.randn(t.shape))
     before = [t.clone() for t in cache.tensors()]
-    parents = torch.tensor([3, 0, 0, 1])  # a swap (0 <- 3, 1 <- 0) and a duplicate
+    parents = torch.tensor([3, 0, 0, 1])  # a cycle (0 <- 3 <- 1 <- 0) and a duplicate
     b = parents.shape[0]
-    layer_bytes = cache.k[0][:b].numel() * 4
-    monkeypatch.setattr(kvcache, "REORDER_BYTES", chunk_layers * layer_bytes)
-    cache.reorder(parents)
+    # the stacks' rows per layer differ in bytes (int8 codes, float32 scales): the codes' set the chunk
+    codes = cache.stacks[0]
+    monkeypatch.setattr(kvcache, "REORDER_BYTES", chunk_layers * codes[0, :b].numel() * codes.element_size())
+    with Gathers():
+        cache.reorder(parents)
     for t, old in zip(cache.tensors(), before, strict=True):
         assert torch.equal(t[:b], old[parents]) and torch.equal(t[b:], old[b:])
+    # keys and values in chunks of 1, 2 or 3 layers: 3, 2 or 1 gathers each; an int8 cache's
+    # float32 scales take half the codes' bytes a layer (8 slots x 4 B against 8 x 8 x 1 B per row
+    # and head): chunks of 2, 4 or 6 layers, 2, 1 or 1 gathers each
+    gathers = {None: {1: 6, 2: 4, 3: 2}, "int8": {1: 6 + 4, 2: 4 + 2, 3: 2 + 2}}
+    assert Gathers.count == gathers[kind][chunk_layers]
     assert all(t.data_ptr() == s.data_ptr() for t, s in zip(cache.k, cache.stacks[0], strict=True))
+
+
+def test_reorder_gathers_a_layer_at_least():
+    """A limit below one layer's rows still moves every layer (one at a time)."""
+    cache = KVCache(shape(layers=3), 3, 8, torch.float32, "cpu")
+    for t in cache.tensors():
+        t.copy_(torch.randn(t.shape))
+    before = [t.clone() for t in cache.tensors()]
+    old_limit, kvcache.REORDER_BYTES = kvcache.REORDER_BYTES, 1
+    try:
+        cache.reorder(torch.tensor([1, 0]))
+    finally:
+        kvcache.REORDER_BYTES = old_limit
+    for t, old in zip(cache.tensors(), before, strict=True):
+        assert torch.equal(t[:2], old[[1, 0]])
 
 
 def test_unknown_kind_is_one_clear_error():

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Prepared for the next GPU session's first call, not yet run. The verify pass's attention through
+# Ran as call 1 of docs/measurements/2026-11-28-h200-blocks (step b1 ran out of its cap while
+# compiling; call 4 there, gpu_session_h200_unfused.sh, measured the unfused path; b1 now sets
+# the block kernel off itself, since it is on by default). The verify pass's attention through
 # fast/attend_kernel.py (fast.attend.BLOCKS: each of the k + 1 queries over its row's valid slots,
 # one kernel a layer; short prefills, the draft's 32-token one included, go through it too)
 # against the unfused path over the whole cache, on the speculative workload. One H200,
@@ -20,7 +22,7 @@ step a 190 "$OUT/pytest_gpu.txt" "$OUT/pytest_gpu.txt" \
   env INFERCOMP_GPU_REPORT="$OUT/gpu_report.jsonl" INFERCOMP_FAST_BLOCK_ATTENTION=1 \
   "$PYTHON" -m pytest -v --tb=short -m gpu -p no:cacheprovider tests/test_fast_engine_gpu.py \
   -k "float32_greedy or bf16_agreement or block_attention or top_p or fused_attention"
-step b1 165 "$OUT/spec.txt" "$OUT/spec.txt" \
+step b1 165 "$OUT/spec.txt" "$OUT/spec.txt" env INFERCOMP_FAST_BLOCK_ATTENTION=0 \
   "$PYTHON" benchmarks/fast_engine.py --out "$OUT/spec" --parts qwen --engines fast --only qwen-spec
 step b2 165 "$OUT/spec-blocks.txt" "$OUT/spec-blocks.txt" env INFERCOMP_FAST_BLOCK_ATTENTION=1 \
   "$PYTHON" benchmarks/fast_engine.py --out "$OUT/spec-blocks" --parts qwen --engines fast --only qwen-spec

@@ -56,11 +56,17 @@ def fuses_prologue() -> bool:
 # Blocks of a few queries a row (a verify pass's k + 1 tokens, a draft's first step of two, and a
 # prefill of at most MAX_BLOCK_ROWS / groups tokens) through the same kernel, each query seeing
 # the slots up to its own position, where the unfused path reads every slot of the cache under a
-# mask, in several kernels a layer. Qwen3-4B's verify pass of k + 1 = 5 tokens at batch 1 on one
-# H200 (docs/measurements/2026-11-28-h200-blocks, call-1): 1.080x a decode step with it, 1.215x
-# without (docs/measurements/2026-11-28-h200, call-2, another machine). INFERCOMP_FAST_BLOCK_ATTENTION=0
-# turns it off.
-BLOCKS = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "1") != "0"
+# mask, in several kernels a layer. Qwen3-4B's verify pass of k + 1 = 5 tokens at batch 1 on
+# H200s (docs/measurements/2026-11-28-h200-blocks): 1.080x and 1.092x a decode step with it
+# (calls 1 and 2), 1.140x without (call 4). INFERCOMP_FAST_BLOCK_ATTENTION=0 turns it off.
+def _blocks_from_env() -> bool:
+    value = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"INFERCOMP_FAST_BLOCK_ATTENTION={value!r}: expected 1 (on, the default) or 0 (off)")
+    return value == "1"
+
+
+BLOCKS = _blocks_from_env()
 MAX_BLOCK_ROWS = 64  # queries x the query heads of one kv head: one program's tile (Qwen3-4B: 16 queries)
 
 

@@ -2,10 +2,11 @@
 
 Every kind is a set of tensors allocated once per run and written in place, so a step that writes
 and reads it can be captured as a CUDA graph:
-  model dtype  (layers) x K, V (rows, kv_heads, slots, head_dim)
+  model dtype  K and V, each one (layers, rows, kv_heads, slots, head_dim) tensor
   int8 / fp8   the same in one byte per value (fp8 e4m3 held as its uint8 bits: indexed writes
                into float8 tensors are not implemented for every device), plus one float32 scale
-               per (row, kv head, slot) for K and for V: (layers) x (rows, kv_heads, slots).
+               per (row, kv head, slot) for K and for V: (layers, rows, kv_heads, slots) each.
+A layer reads and writes its own part, a view (KVCache.layer).
 
 Why one scale per token and kv head: a token's key and value are written once, at its own slot,
 and never change, so a scale taken from that token's own head_dim values is final when written
@@ -37,8 +38,10 @@ CODE_MAX = {"int8": 127.0, "fp8": 448.0}  # the largest code: |x| = max|x| lands
 # q . k over head_dim raw codes up to 448 could overflow float16's 65,504.
 UNIT = {"int8": 2.0**-7, "fp8": 2.0**-9}
 STORAGE = {"int8": torch.int8, "fp8": torch.uint8}
-# The most bytes one beam-step reorder gathers into a temporary at once (KVCache.reorder).
-REORDER_BYTES = 256 << 20
+# The most bytes one beam-step reorder gathers into a temporary at once (KVCache.reorder), unless
+# one layer's rows alone are more. The temporary is held in a captured step's memory pool, so it
+# shows in the measured peak memory (and is not in maxbatch's estimate, which is why it is small).
+REORDER_BYTES = 64 << 20
 
 
 def quantize(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,9 +111,10 @@ class KVCache:
         """Beam search: row i continues from row parents[i]. parents (B,), B <= rows.
 
         A gather into a temporary, then a copy back (rows may swap). Both run over a chunk of
-        layers at a time, at most REORDER_BYTES of gathered rows: one launch pair per chunk
-        instead of one per layer's tensor (a captured Qwen3-4B beam step launched 144 of them),
-        and a temporary that stays small beside long caches."""
+        layers at a time, at most REORDER_BYTES of gathered rows (or one layer, where that is
+        more): one launch pair per chunk and stack, where there was one per layer's tensor (a
+        captured Qwen3-4B beam step made 72 pairs, 144 launches), and a temporary that stays
+        small beside long caches."""
         b = parents.shape[0]
         for stack in self.stacks:
             layer_bytes = stack[0, :b].numel() * stack.element_size()
