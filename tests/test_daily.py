@@ -81,6 +81,29 @@ def test_bad_input_is_one_line_and_exit_2(files, args, words):
     assert not (files / "o").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize(
+    "name,value", [("INFERCOMP_FAST_BLOCK_ATTENTION", "off"), ("INFERCOMP_FAST_NORM_CHAIN_ROWS", "eight")]
+)
+def test_a_bad_engine_variable_is_one_line_before_anything_is_written(tmp_path, name, value):
+    proc = infercomp("run", "--embedded", "--output-dir", "o", cwd=tmp_path, env={name: value}, timeout=120)
+    assert_one_line_error(proc, f"{name}={value!r}", "expected")
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unexpected_error_reaches_the_user_as_itself(monkeypatch):
+    """main()'s handlers for interrupts name typer's Abort wherever this typer keeps it: an error
+    no handler takes passes through unchanged (it once became an AttributeError about Abort)."""
+    from infercomp import cli, process
+
+    def fails(**kwargs):
+        raise RuntimeError("a library's own error")
+
+    monkeypatch.setattr(process, "install_interrupt_handlers", lambda: None)
+    monkeypatch.setattr(cli, "app", fails)
+    with pytest.raises(RuntimeError, match="a library's own error"):
+        cli.main()
+
+
 def test_read_only_output_folder_is_refused_before_any_method(tmp_path):
     if os.geteuid() == 0:  # root writes into chmod-ed folders; sysfs refuses even root
         target = Path("/sys/infercomp-out")

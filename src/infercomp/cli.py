@@ -43,12 +43,13 @@ def one_line_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from infercomp.errors import SettingError
         from infercomp.models import ModelLoadError
         from infercomp.session import EXIT_BAD_INPUT, interrupted_exit_code
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, ModelLoadError) as exc:
+        except (ConfigError, ModelLoadError, SettingError) as exc:
             err.print(f"infercomp: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
@@ -290,6 +291,9 @@ def main() -> None:
         from typer._click import exceptions as click
     except ImportError:
         import click
+    abort = getattr(click, "Abort", None)
+    if abort is None:  # later typers keep Abort in typer.exceptions, not in their click copy
+        from typer.exceptions import Abort as abort
 
     from infercomp.session import EXIT_BAD_INPUT, interrupted_exit_code
 
@@ -307,7 +311,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, abort):
         err.print("infercomp: interrupted")
         code = interrupted_exit_code()
     except Exception:

@@ -8,6 +8,10 @@ OOM_REMEDIES = (
 )
 
 
+class SettingError(ValueError):
+    """A bad INFERCOMP_* environment variable: the message names it and what it takes."""
+
+
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """The exception as one line: every line of its message joined, so none is cut mid-sentence."""
     text = " ".join(str(exc).split())

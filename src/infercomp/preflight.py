@@ -141,8 +141,16 @@ def check_device(config: Config) -> None:
         )
 
 
+def check_settings(config: Config) -> None:
+    """The INFERCOMP_* variables the fast engine's modules read as they load (fast.attend,
+    fast.model): a bad one stops the run here, before anything is written (errors.SettingError)."""
+    if config.engine == "fast":
+        import infercomp.fast.model  # noqa: F401
+
+
 def preflight(config: Config, need_assistant: bool | None = None) -> None:
     """Every check above, for the models this config's methods load."""
+    check_settings(config)
     check_device(config)
     online = None if not _any_hub_id(config) else hub_reachable()
     folder = model_folder(config.main_model, config.load_format, online)

@@ -22,6 +22,7 @@ import os
 
 import torch
 
+from infercomp.errors import SettingError
 from infercomp.fast.triton_import import kernel_or_false
 
 # fast/attend_kernel.py's launchers by name, looked up on first use: False where Triton is not
@@ -62,7 +63,7 @@ def fuses_prologue() -> bool:
 def _blocks_from_env() -> bool:
     value = os.environ.get("INFERCOMP_FAST_BLOCK_ATTENTION", "1")
     if value not in ("0", "1"):
-        raise ValueError(f"INFERCOMP_FAST_BLOCK_ATTENTION={value!r}: expected 1 (on, the default) or 0 (off)")
+        raise SettingError(f"INFERCOMP_FAST_BLOCK_ATTENTION={value!r}: expected 1 (on, the default) or 0 (off)")
     return value == "1"
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from infercomp.errors import SettingError
 from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
@@ -290,7 +291,7 @@ def _chain_rows() -> int:
         return 0
     rows = os.environ.get("INFERCOMP_FAST_NORM_CHAIN_ROWS", "8")
     if not rows.isdigit():
-        raise ValueError(f"INFERCOMP_FAST_NORM_CHAIN_ROWS={rows!r}: expected a whole number of rows (0: no chain)")
+        raise SettingError(f"INFERCOMP_FAST_NORM_CHAIN_ROWS={rows!r}: expected a whole number of rows (0: no chain)")
     return int(rows)
 
 
