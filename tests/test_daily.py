@@ -104,6 +104,22 @@ def test_an_unexpected_error_reaches_the_user_as_itself(monkeypatch):
         cli.main()
 
 
+def test_typers_abort_is_an_interrupt(monkeypatch, capsys):
+    """typer's Abort (an EOF at a prompt, or a command's own abort) ends the run as an interrupt."""
+    import typer
+
+    from infercomp import cli, process
+
+    def aborts(**kwargs):
+        raise typer.Abort()
+
+    monkeypatch.setattr(process, "install_interrupt_handlers", lambda: None)
+    monkeypatch.setattr(cli, "app", aborts)
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 130 and "infercomp: interrupted" in capsys.readouterr().err
+
+
 def test_read_only_output_folder_is_refused_before_any_method(tmp_path):
     if os.geteuid() == 0:  # root writes into chmod-ed folders; sysfs refuses even root
         target = Path("/sys/infercomp-out")

@@ -287,13 +287,10 @@ def main() -> None:
 
     # SIGTERM (a scheduler's stop, `kill`) ends a run like Ctrl-C: finished methods stay saved.
     install_interrupt_handlers()
-    try:  # typer >= 0.20 carries its own copy of click
+    try:  # typer >= 0.26 carries its own copy of click
         from typer._click import exceptions as click
     except ImportError:
         import click
-    abort = getattr(click, "Abort", None)
-    if abort is None:  # later typers keep Abort in typer.exceptions, not in their click copy
-        from typer.exceptions import Abort as abort
 
     from infercomp.session import EXIT_BAD_INPUT, interrupted_exit_code
 
@@ -311,7 +308,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, abort):
+    except (KeyboardInterrupt, typer.Abort):  # the class this typer raises (its click's, or its own)
         err.print("infercomp: interrupted")
         code = interrupted_exit_code()
     except Exception:
