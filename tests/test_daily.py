@@ -104,6 +104,25 @@ def test_an_unexpected_error_reaches_the_user_as_itself(monkeypatch):
         cli.main()
 
 
+@pytest.mark.parametrize("signal_number,code", [(15, 143), (2, 130)])
+def test_a_command_typer_stopped_exits_with_its_signals_code(monkeypatch, signal_number, code):
+    """typer turns an interrupt in a command without one_line_errors (`methods`) into exit 130;
+    main() gives SIGTERM its own 143."""
+    from infercomp import cli, process
+
+    monkeypatch.setattr(process, "install_interrupt_handlers", lambda: None)
+    monkeypatch.setattr(process, "interrupt_signal", lambda: signal_number)
+
+    def exit_at_once(exit_code):  # the real one leaves the test's process
+        raise SystemExit(("at once", exit_code))
+
+    monkeypatch.setattr(process, "exit_at_once", exit_at_once)
+    monkeypatch.setattr(cli, "app", lambda **kwargs: 130)
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == ("at once", code)
+
+
 def test_typers_abort_is_an_interrupt(monkeypatch, capsys):
     """typer's Abort (an EOF at a prompt, or a command's own abort) ends the run as an interrupt."""
     import typer

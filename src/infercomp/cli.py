@@ -319,7 +319,9 @@ def main() -> None:
         code = interrupted_exit_code()
     code = code if isinstance(code, int) else 0
     if interrupt_signal():  # see exit_at_once: a normal shutdown could turn 143 into -2 or -6
-        exit_at_once(code)
+        # typer ends a command that does not handle the interrupt itself with 130, whichever
+        # signal it was: SIGTERM's is 143
+        exit_at_once(interrupted_exit_code() if code == 130 else code)
     sys.exit(code)
 
 
