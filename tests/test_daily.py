@@ -82,7 +82,12 @@ def test_bad_input_is_one_line_and_exit_2(files, args, words):
 
 
 @pytest.mark.parametrize(
-    "name,value", [("INFERCOMP_FAST_BLOCK_ATTENTION", "off"), ("INFERCOMP_FAST_NORM_CHAIN_ROWS", "eight")]
+    "name,value",
+    [
+        ("INFERCOMP_FAST_BLOCK_ATTENTION", "off"),
+        ("INFERCOMP_FAST_NORM_CHAIN_ROWS", "eight"),
+        ("INFERCOMP_FAST_REORDER_MB", "lots"),
+    ],
 )
 def test_a_bad_engine_variable_is_one_line_before_anything_is_written(tmp_path, name, value):
     proc = infercomp("run", "--embedded", "--output-dir", "o", cwd=tmp_path, env={name: value}, timeout=120)

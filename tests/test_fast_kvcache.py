@@ -115,13 +115,23 @@ def test_reorder_in_layer_chunks_follows_every_parent(kind, chunk_layers, monkey
     assert all(t.data_ptr() == s.data_ptr() for t, s in zip(cache.k, cache.stacks[0], strict=True))
 
 
+def test_reorder_limit_setting(monkeypatch):
+    monkeypatch.delenv("INFERCOMP_FAST_REORDER_MB", raising=False)
+    assert kvcache._reorder_bytes() == 64 << 20
+    monkeypatch.setenv("INFERCOMP_FAST_REORDER_MB", "0")  # one layer at a time
+    assert kvcache._reorder_bytes() == 0
+    monkeypatch.setenv("INFERCOMP_FAST_REORDER_MB", "-1")
+    with pytest.raises(ValueError, match="INFERCOMP_FAST_REORDER_MB='-1': expected a whole number"):
+        kvcache._reorder_bytes()
+
+
 def test_reorder_gathers_a_layer_at_least():
     """A limit below one layer's rows still moves every layer (one at a time)."""
     cache = KVCache(shape(layers=3), 3, 8, torch.float32, "cpu")
     for t in cache.tensors():
         t.copy_(torch.randn(t.shape))
     before = [t.clone() for t in cache.tensors()]
-    old_limit, kvcache.REORDER_BYTES = kvcache.REORDER_BYTES, 1
+    old_limit, kvcache.REORDER_BYTES = kvcache.REORDER_BYTES, 0  # INFERCOMP_FAST_REORDER_MB=0
     try:
         cache.reorder(torch.tensor([1, 0]))
     finally:

@@ -23,8 +23,11 @@ int8 and e4m3 values are exact in bfloat16).
 
 from __future__ import annotations
 
+import os
+
 import torch
 
+from infercomp.errors import SettingError
 from infercomp.measure.memory import CODED_KV_KINDS, kv_bytes
 
 # The cache_implementation values the fast engine serves: its own static cache serves "dynamic"
@@ -38,10 +41,21 @@ CODE_MAX = {"int8": 127.0, "fp8": 448.0}  # the largest code: |x| = max|x| lands
 # q . k over head_dim raw codes up to 448 could overflow float16's 65,504.
 UNIT = {"int8": 2.0**-7, "fp8": 2.0**-9}
 STORAGE = {"int8": torch.int8, "fp8": torch.uint8}
+
+
 # The most bytes one beam-step reorder gathers into a temporary at once (KVCache.reorder), unless
 # one layer's rows alone are more. The temporary is held in a captured step's memory pool, so it
 # shows in the measured peak memory (and is not in maxbatch's estimate, which is why it is small).
-REORDER_BYTES = 64 << 20
+# INFERCOMP_FAST_REORDER_MB sets it (default 64); 0 moves one layer at a time, the per-layer
+# copies this replaced, so that a benchmark can compare the two on one machine.
+def _reorder_bytes() -> int:
+    value = os.environ.get("INFERCOMP_FAST_REORDER_MB", "64")
+    if not value.isdigit():
+        raise SettingError(f"INFERCOMP_FAST_REORDER_MB={value!r}: expected a whole number of MB (0: a layer at a time)")
+    return int(value) << 20
+
+
+REORDER_BYTES = _reorder_bytes()
 
 
 def quantize(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
