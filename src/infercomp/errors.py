@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 OOM_REMEDIES = (
     "out of memory: try use_quantization, cache_implementation 'offloaded', a smaller batch_size "
     "or fewer max_new_tokens"
@@ -10,6 +12,15 @@ OOM_REMEDIES = (
 
 class SettingError(ValueError):
     """A bad INFERCOMP_* environment variable: the message names it and what it takes."""
+
+
+def whole_number_setting(name: str, default: int, unit: str, zero: str) -> int:
+    """The environment variable `name` as a whole number of `unit` (`default` where unset); what
+    0 means is `zero`. Anything else is a SettingError naming the variable."""
+    value = os.environ.get(name, str(default))
+    if not value.isdigit():
+        raise SettingError(f"{name}={value!r}: expected a whole number of {unit} (0: {zero})")
+    return int(value)
 
 
 def one_line(exc: BaseException, limit: int = 400) -> str:

@@ -143,7 +143,8 @@ def check_device(config: Config) -> None:
 
 def check_settings(config: Config) -> None:
     """The INFERCOMP_* variables the fast engine's modules read as they load (fast.attend,
-    fast.model): a bad one stops the run here, before anything is written (errors.SettingError)."""
+    fast.kvcache, fast.model; importing fast.model loads all three): a bad one stops the run
+    here, before anything is written (errors.SettingError)."""
     if config.engine == "fast":
         import infercomp.fast.model  # noqa: F401
 

@@ -23,11 +23,9 @@ int8 and e4m3 values are exact in bfloat16).
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from infercomp.errors import SettingError
+from infercomp.errors import whole_number_setting
 from infercomp.measure.memory import CODED_KV_KINDS, kv_bytes
 
 # The cache_implementation values the fast engine serves: its own static cache serves "dynamic"
@@ -49,10 +47,7 @@ STORAGE = {"int8": torch.int8, "fp8": torch.uint8}
 # INFERCOMP_FAST_REORDER_MB sets it (default 64); 0 moves one layer at a time, the per-layer
 # copies this replaced, so that a benchmark can compare the two on one machine.
 def _reorder_bytes() -> int:
-    value = os.environ.get("INFERCOMP_FAST_REORDER_MB", "64")
-    if not value.isdigit():
-        raise SettingError(f"INFERCOMP_FAST_REORDER_MB={value!r}: expected a whole number of MB (0: a layer at a time)")
-    return int(value) << 20
+    return whole_number_setting("INFERCOMP_FAST_REORDER_MB", 64, "MB", "a layer at a time") << 20
 
 
 REORDER_BYTES = _reorder_bytes()

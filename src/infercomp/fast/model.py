@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from infercomp.errors import SettingError
+from infercomp.errors import whole_number_setting
 from infercomp.fast import attend, gemv, packed
 from infercomp.fast.kvcache import codes_as, store
 from infercomp.fast.packed import PackedWeight
@@ -289,10 +289,7 @@ def layer_forward(
 def _chain_rows() -> int:
     if os.environ.get("INFERCOMP_FAST_NORM_CHAIN", "1") == "0":
         return 0
-    rows = os.environ.get("INFERCOMP_FAST_NORM_CHAIN_ROWS", "8")
-    if not rows.isdigit():
-        raise SettingError(f"INFERCOMP_FAST_NORM_CHAIN_ROWS={rows!r}: expected a whole number of rows (0: no chain)")
-    return int(rows)
+    return whole_number_setting("INFERCOMP_FAST_NORM_CHAIN_ROWS", 8, "rows", "no chain")
 
 
 NORM_CHAIN = _chain_rows()
